@@ -1,0 +1,42 @@
+"""Who is acting: a logged-in user of one workspace, with a role. Permissions by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kefu.core.errors import PermissionDenied
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset(
+        {"admin.manage", "conversation.read", "conversation.reply", "conversation.manage",
+         "conversation.assign_others", "contact.read", "contact.write"}
+    ),
+    "supervisor": frozenset(
+        {"conversation.read", "conversation.reply", "conversation.manage",
+         "conversation.assign_others", "contact.read", "contact.write", "admin.read"}
+    ),
+    "agent": frozenset(
+        {"conversation.read", "conversation.reply", "conversation.manage", "contact.read",
+         "contact.write"}
+    ),
+    "inspector": frozenset({"conversation.read", "contact.read"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: str
+    workspace_id: str
+    role: str
+    name: str = ""
+
+    def can(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            raise PermissionDenied(
+                "你没有执行此操作的权限 / You are not allowed to do this",
+                code="permission_denied",
+                permission=permission,
+            )

@@ -1,0 +1,319 @@
+"""Every write to inboxes, conversations and messages.
+
+``check_*`` validates and authorises; ``do_*`` changes rows and emits events (published by the
+unit of work after commit). Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from kefu.accounts.access import access_team, access_user
+from kefu.accounts.actor import Actor
+from kefu.contacts.models import Contact
+from kefu.core.errors import Conflict, Invalid, NotFound
+from kefu.core.ids import new_id, new_secret
+from kefu.core.uow import UnitOfWork
+from kefu.inbox.access import access_conversation, access_inbox
+from kefu.inbox.events import (
+    ConversationCreated,
+    ConversationUpdated,
+    InboxChanged,
+    MessageCreated,
+)
+from kefu.inbox.models import Conversation, Inbox, Message
+from kefu.inbox.queries import conversation_read, message_read
+from kefu.inbox.schemas import MAX_TEXT, InboxCreate, InboxUpdate
+
+OPEN_STATUSES = ("bot", "queued", "open", "pending")
+ASSIGNABLE_ROLES = ("admin", "supervisor", "agent")
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """The result of posting a message: the row, and False when it was a replay."""
+
+    message: Message
+    conversation: Conversation
+    created: bool
+
+
+# -- inboxes ------------------------------------------------------------------------------
+
+def do_create_inbox(uow: UnitOfWork, actor: Actor | None, *, workspace_id: str,
+                    data: InboxCreate) -> Inbox:
+    if actor is not None:
+        actor.require("admin.manage")
+        workspace_id = actor.workspace_id
+    inbox = Inbox(id=new_id(), workspace_id=workspace_id, name=data.name.strip(),
+                  channel_type=data.channel_type, secret=new_secret(24),
+                  settings=data.settings.model_dump(), is_active=True,
+                  created_at=uow.clock.now())
+    uow.session.add(inbox)
+    uow.session.flush()
+    uow.emit(InboxChanged(workspace_id=workspace_id, inbox_id=inbox.id))
+    return inbox
+
+
+def do_update_inbox(uow: UnitOfWork, actor: Actor, inbox_id: str, data: InboxUpdate) -> Inbox:
+    actor.require("admin.manage")
+    inbox = access_inbox(actor, inbox_id, session=uow.session)
+    if data.name is not None:
+        inbox.name = data.name.strip()
+    if data.settings is not None:
+        inbox.settings = data.settings.model_dump()
+    if data.is_active is not None:
+        inbox.is_active = data.is_active
+    uow.emit(InboxChanged(workspace_id=inbox.workspace_id, inbox_id=inbox.id))
+    return inbox
+
+
+def do_rotate_inbox_secret(uow: UnitOfWork, actor: Actor, inbox_id: str) -> Inbox:
+    actor.require("admin.manage")
+    inbox = access_inbox(actor, inbox_id, session=uow.session)
+    inbox.secret = new_secret(24)
+    uow.emit(InboxChanged(workspace_id=inbox.workspace_id, inbox_id=inbox.id))
+    return inbox
+
+
+# -- messages -----------------------------------------------------------------------------
+
+def _clean_text(text: str) -> str:
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise Invalid("消息不能为空 / Message is empty", code="empty_message", field="content")
+    if len(text) > MAX_TEXT:
+        raise Invalid(f"消息不能超过 {MAX_TEXT} 字 / Message longer than {MAX_TEXT} characters",
+                      code="message_too_long", field="content", max_length=MAX_TEXT)
+    return text
+
+
+def _next_seq(session: Session, conv: Conversation) -> int:
+    seq = session.execute(
+        update(Conversation).where(Conversation.id == conv.id)
+        .values(last_seq=Conversation.last_seq + 1).returning(Conversation.last_seq)
+    ).scalar_one()
+    conv.last_seq = seq
+    return int(seq)
+
+
+def _replay(session: Session, conv_ids: list[str], client_msg_id: str | None,
+            sender_id: str | None) -> Message | None:
+    if client_msg_id is None or not conv_ids:
+        return None
+    return session.scalar(
+        select(Message).where(Message.client_msg_id == client_msg_id,
+                              Message.conversation_id.in_(conv_ids),
+                              Message.sender_id == sender_id)
+    )
+
+
+def _append(uow: UnitOfWork, conv: Conversation, *, sender_type: str, sender_id: str | None,
+            sender_name: str, content: str, private: bool = False,
+            client_msg_id: str | None = None) -> Message:
+    now = uow.clock.now()
+    msg = Message(id=new_id(), workspace_id=conv.workspace_id, conversation_id=conv.id,
+                  seq=_next_seq(uow.session, conv), sender_type=sender_type,
+                  sender_id=sender_id, private=private, content=content,
+                  client_msg_id=client_msg_id, created_at=now)
+    uow.session.add(msg)
+    if not private:
+        conv.last_message_preview = content[:200]
+    conv.last_activity_at = now
+    uow.session.flush()
+    contact_name = uow.session.scalar(
+        select(Contact.name).where(Contact.id == conv.contact_id)) or ""
+    uow.emit(MessageCreated(workspace_id=conv.workspace_id,
+                            message=message_read(msg, sender_name),
+                            conversation=conversation_read(conv, contact_name)))
+    return msg
+
+
+def _emit_updated(uow: UnitOfWork, conv: Conversation, changed: list[str],
+                  actor_id: str | None) -> None:
+    contact_name = uow.session.scalar(
+        select(Contact.name).where(Contact.id == conv.contact_id)) or ""
+    uow.emit(ConversationUpdated(workspace_id=conv.workspace_id,
+                                 conversation=conversation_read(conv, contact_name),
+                                 changed=changed, actor_id=actor_id))
+
+
+def check_receive_inbound(uow: UnitOfWork, *, inbox: Inbox, contact: Contact,
+                          content: str) -> str:
+    if inbox.workspace_id != contact.workspace_id:
+        raise NotFound("客户不存在 / No such customer", code="contact_not_found")
+    if not inbox.is_active:
+        raise Invalid("该收件箱已停用 / This inbox is disabled", code="inbox_disabled")
+    return _clean_text(content)
+
+
+def do_receive_inbound(uow: UnitOfWork, *, inbox: Inbox, contact: Contact, content: str,
+                       client_msg_id: str | None = None) -> Posted:
+    """A customer's message from any channel: dedupe, find or open the conversation, store.
+
+    A resend with a ``client_msg_id`` already stored returns the stored message unchanged.
+    A message to a resolved conversation opens a new one (each service session is scored
+    and surveyed on its own).
+    """
+    text = check_receive_inbound(uow, inbox=inbox, contact=contact, content=content)
+    # Serialise one customer's sends (PostgreSQL row lock; SQLite serialises writers anyway).
+    uow.session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
+    convs = uow.session.scalars(
+        select(Conversation)
+        .where(Conversation.inbox_id == inbox.id, Conversation.contact_id == contact.id)
+        .order_by(Conversation.created_at.desc(), Conversation.id.desc())
+        .limit(20)
+    ).all()
+    replay = _replay(uow.session, [c.id for c in convs], client_msg_id, contact.id)
+    if replay is not None:
+        conv = next(c for c in convs if c.id == replay.conversation_id)
+        return Posted(replay, conv, created=False)
+    now = uow.clock.now()
+    conv = next((c for c in convs if c.status in OPEN_STATUSES), None)
+    if conv is None:
+        conv = Conversation(id=new_id(), workspace_id=inbox.workspace_id, inbox_id=inbox.id,
+                            contact_id=contact.id, status="queued", priority="normal",
+                            last_seq=0, last_message_preview="", last_activity_at=now,
+                            created_at=now)
+        uow.session.add(conv)
+        uow.session.flush()
+        uow.emit(ConversationCreated(workspace_id=conv.workspace_id,
+                                     conversation=conversation_read(conv, contact.name)))
+    elif conv.status == "pending":
+        conv.status = "open"
+        _emit_updated(uow, conv, ["status"], None)
+    contact.last_seen_at = now
+    msg = _append(uow, conv, sender_type="customer", sender_id=contact.id,
+                  sender_name=contact.name, content=text, client_msg_id=client_msg_id)
+    return Posted(msg, conv, created=True)
+
+
+def check_agent_write(uow: UnitOfWork, actor: Actor, conversation_id: str,
+                      content: str) -> tuple[Conversation, str]:
+    actor.require("conversation.reply")
+    conv = access_conversation(actor, conversation_id, session=uow.session, for_update=True)
+    return conv, _clean_text(content)
+
+
+def do_agent_reply(uow: UnitOfWork, actor: Actor, conversation_id: str, *, content: str,
+                   client_msg_id: str | None = None) -> Posted:
+    """An agent's reply to the customer. Takes an unassigned conversation for the agent."""
+    conv, text = check_agent_write(uow, actor, conversation_id, content)
+    replay = _replay(uow.session, [conv.id], client_msg_id, actor.user_id)
+    if replay is not None:
+        return Posted(replay, conv, created=False)
+    changed: list[str] = []
+    if conv.assignee_id is None:
+        conv.assignee_id = actor.user_id
+        changed.append("assignee_id")
+    if conv.status != "open":
+        conv.status = "open"
+        conv.resolved_at = None
+        changed.append("status")
+    if changed:
+        _emit_updated(uow, conv, changed, actor.user_id)
+    msg = _append(uow, conv, sender_type="agent", sender_id=actor.user_id,
+                  sender_name=actor.name, content=text, client_msg_id=client_msg_id)
+    return Posted(msg, conv, created=True)
+
+
+def do_add_note(uow: UnitOfWork, actor: Actor, conversation_id: str, *, content: str,
+                client_msg_id: str | None = None) -> Posted:
+    """An internal note: stored in the thread, shown to agents only."""
+    conv, text = check_agent_write(uow, actor, conversation_id, content)
+    replay = _replay(uow.session, [conv.id], client_msg_id, actor.user_id)
+    if replay is not None:
+        return Posted(replay, conv, created=False)
+    msg = _append(uow, conv, sender_type="agent", sender_id=actor.user_id,
+                  sender_name=actor.name, content=text, private=True,
+                  client_msg_id=client_msg_id)
+    return Posted(msg, conv, created=True)
+
+
+def _activity(uow: UnitOfWork, conv: Conversation, text: str) -> None:
+    _append(uow, conv, sender_type="system", sender_id=None, sender_name="", content=text,
+            private=True)
+
+
+def do_assign(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
+              assignee_id: str | None, team_id: str | None = None) -> Conversation:
+    """Assign (or transfer) a conversation to an agent and/or a team; None unassigns."""
+    actor.require("conversation.manage")
+    conv = access_conversation(actor, conversation_id, session=uow.session, for_update=True)
+    changed: list[str] = []
+    if assignee_id is not None:
+        user = access_user(actor, assignee_id, session=uow.session)
+        if not user.is_active or user.role not in ASSIGNABLE_ROLES:
+            raise Invalid("该用户不能接待会话 / This user cannot take conversations",
+                          code="not_assignable", id=assignee_id)
+        label = f"{actor.name} 将会话分配给 {user.name} / assigned to {user.name}"
+    else:
+        label = f"{actor.name} 取消了分配 / unassigned"
+    if team_id is not None:
+        access_team(actor, team_id, session=uow.session)
+        if conv.team_id != team_id:
+            conv.team_id = team_id
+            changed.append("team_id")
+    if conv.assignee_id != assignee_id:
+        conv.assignee_id = assignee_id
+        changed.append("assignee_id")
+        if assignee_id is not None and conv.status in ("bot", "queued"):
+            conv.status = "open"
+            changed.append("status")
+        elif assignee_id is None and conv.status == "open":
+            conv.status = "queued"
+            changed.append("status")
+    if changed:
+        _emit_updated(uow, conv, changed, actor.user_id)
+        if "assignee_id" in changed:
+            _activity(uow, conv, label)
+    return conv
+
+
+def do_set_status(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
+                  status: str) -> Conversation:
+    """Resolve, reopen (``open``) or park (``pending``, waiting on the customer)."""
+    actor.require("conversation.manage")
+    if status not in ("open", "pending", "resolved"):
+        raise Invalid("无效的状态 / Invalid status", code="bad_status", status=status)
+    conv = access_conversation(actor, conversation_id, session=uow.session, for_update=True)
+    if conv.status == status:
+        return conv
+    if status == "open" and conv.status == "resolved":
+        newer = uow.session.scalar(
+            select(Conversation.id).where(
+                Conversation.inbox_id == conv.inbox_id, Conversation.contact_id == conv.contact_id,
+                Conversation.status.in_(OPEN_STATUSES), Conversation.id != conv.id))
+        if newer:
+            raise Conflict("该客户已有进行中的会话 / The customer has another open conversation",
+                           code="newer_conversation_open", conversation_id=newer)
+    previous = conv.status
+    conv.status = status
+    if status == "resolved":
+        conv.resolved_at = uow.clock.now()
+        label = f"{actor.name} 已解决会话 / resolved"
+    elif previous == "resolved":
+        conv.resolved_at = None
+        label = f"{actor.name} 重新打开了会话 / reopened"
+    else:
+        label = f"{actor.name} 将状态改为 {status} / status {status}"
+    if status == "open" and conv.assignee_id is None:
+        conv.assignee_id = actor.user_id
+        _emit_updated(uow, conv, ["status", "assignee_id"], actor.user_id)
+    else:
+        _emit_updated(uow, conv, ["status"], actor.user_id)
+    _activity(uow, conv, label)
+    return conv
+
+
+def do_set_priority(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
+                    priority: str) -> Conversation:
+    actor.require("conversation.manage")
+    conv = access_conversation(actor, conversation_id, session=uow.session, for_update=True)
+    if conv.priority != priority:
+        conv.priority = priority
+        _emit_updated(uow, conv, ["priority"], actor.user_id)
+    return conv

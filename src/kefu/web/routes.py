@@ -1,0 +1,47 @@
+"""Mount every router plus the fixed addresses other tools rely on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from kefu.web import ws
+from kefu.web.api import admin, auth, contacts, conversations, webchat
+from kefu.web.deps import services
+from kefu.web.ui import pages
+
+STATIC = Path(__file__).parent / "static"
+
+
+def include_routes(app: FastAPI) -> None:
+    for module in (auth, admin, conversations, contacts, webchat):
+        app.include_router(module.router)
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz(request: Request) -> JSONResponse:
+        """The database is reachable."""
+        try:
+            with services(request).engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "error": type(exc).__name__},
+                                status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_js() -> FileResponse:
+        return FileResponse(STATIC / "widget.js", media_type="application/javascript",
+                            headers={"Cache-Control": "public, max-age=300",
+                                     "Access-Control-Allow-Origin": "*"})
