@@ -181,3 +181,38 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> str:
     csrf: str = r.json()["csrf_token"]
     client.headers["X-CSRF-Token"] = csrf
     return csrf
+
+
+def customer_says(uows: UowFactory, inbox_id: str, text: str, *,
+                  visitor: str = "visitor_zhao") -> tuple[str, str]:
+    """A web chat customer writes to an inbox through the real inbound action.
+
+    Returns ``(conversation_id, contact_id)``."""
+    from kefu.contacts import actions as contact_actions
+    from kefu.inbox.models import Inbox
+
+    with uows() as uow:
+        inbox = uow.session.get(Inbox, inbox_id)
+        assert inbox is not None
+        contact = contact_actions.do_resolve_contact(
+            uow, workspace_id=inbox.workspace_id, kind="webchat_visitor",
+            external_id=visitor, name=visitor)
+        posted = inbox_actions.do_receive_inbound(uow, inbox=inbox, contact=contact,
+                                                  content=text)
+        return posted.conversation.id, contact.id
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[object]:
+    """Argon2id with test-sized parameters (~1 ms instead of ~170 ms a hash); yields the
+    production hasher so a test can check its parameters. Verification reads the
+    parameters from each hash, so hashes made either way verify."""
+    from argon2 import PasswordHasher
+
+    from kefu.core import security
+
+    production = security._hasher
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                       parallelism=1))
+        yield production

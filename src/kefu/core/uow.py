@@ -35,8 +35,12 @@ class UnitOfWork:
         self.readonly = readonly
         self.events: list[Event] = []
         self.after_commit: list[Any] = []
+        self.enqueued = 0
 
     def emit(self, event: Event) -> None:
+        if self.readonly:
+            # a read-only unit never commits, so its events would announce nothing
+            raise RuntimeError(f"read-only unit of work cannot emit {event.type!r}")
         self.events.append(event)
 
     def enqueue(
@@ -44,7 +48,10 @@ class UnitOfWork:
     ) -> None:
         if self.jobs is None:
             raise RuntimeError("this unit of work has no job queue")
+        if self.readonly:
+            raise RuntimeError(f"read-only unit of work cannot enqueue {kind!r}")
         self.jobs.enqueue(self.session, kind, payload, key=key, delay=delay, now=self.clock.now())
+        self.enqueued += 1
 
     def __enter__(self) -> UnitOfWork:
         if self.readonly:
@@ -65,11 +72,17 @@ class UnitOfWork:
             # a read-only unit closes without rollback so loaded objects stay readable
         finally:
             self.session.close()
-        if exc_type is None and self.events:
+        if exc_type is not None:
+            return
+        published = bool(self.events)
+        if published:
             events, self.events = self.events, []
             self.bus.publish(events)
-            if self.jobs is not None:
-                self.jobs.notify()
+        # Wake the runner for jobs enqueued here, or by job listeners of the events, even
+        # when the unit emitted no event.
+        if self.jobs is not None and (self.enqueued or published):
+            self.enqueued = 0
+            self.jobs.notify()
 
 
 class UowFactory:

@@ -69,9 +69,11 @@ def _sender_names(session: Session, msgs: Sequence[Message]) -> dict[str, str]:
     ids = {m.sender_id for m in msgs if m.sender_id}
     if not ids:
         return {}
-    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).tuples())
-    names.update(session.execute(
-        select(Contact.id, Contact.name).where(Contact.id.in_(ids))).tuples())
+    names: dict[str, str] = {}
+    for uid, name in session.execute(select(User.id, User.name).where(User.id.in_(ids))):
+        names[uid] = name
+    for cid, name in session.execute(select(Contact.id, Contact.name).where(Contact.id.in_(ids))):
+        names[cid] = name
     return names
 
 
