@@ -1,72 +1,23 @@
-"""Wiring: build the services of one kefu process and the ASGI application around them."""
+"""The composition root: the ASGI application around one process's services."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from kefu import __version__
 from kefu.config import Settings
-from kefu.core.clock import Clock, SystemClock
-from kefu.core.db import make_engine, make_session_factory
-from kefu.core.events import EventBus, LocalBroker
-from kefu.core.jobs import JobQueue, JobRunner
-from kefu.core.ratelimit import FailureLimiter
-from kefu.core.uow import UowFactory
-from kefu.realtime import listeners as realtime_listeners
-from kefu.realtime.hub import Hub
+from kefu.services import Services, build_services
+from kefu.web import errors as web_errors
+from kefu.web.routes import include_routes
 
-log = logging.getLogger("kefu")
-
-
-@dataclass
-class Services:
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    bus: EventBus
-    broker: LocalBroker
-    hub: Hub
-    jobs: JobQueue
-    runner: JobRunner
-    uows: UowFactory
-    clock: Clock
-    login_limiter: FailureLimiter
-    extra: dict[str, object] = field(default_factory=dict)
-
-
-def build_services(settings: Settings, *, clock: Clock | None = None,
-                   inline_jobs: bool = False, engine: Engine | None = None) -> Services:
-    clock = clock or SystemClock()
-    if settings.resolved_database_url.startswith("sqlite:///"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = engine or make_engine(settings.resolved_database_url, echo=settings.db_echo)
-    sessions = make_session_factory(engine)
-    bus = EventBus()
-    broker = LocalBroker()
-    hub = Hub()
-    broker.subscribe(hub.publish)
-    jobs = JobQueue(inline=inline_jobs)
-    uows = UowFactory(sessions, bus=bus, clock=clock, jobs=jobs)
-    runner = JobRunner(jobs, uows)
-    realtime_listeners.register(bus, broker)
-    return Services(settings=settings, engine=engine, sessions=sessions, bus=bus, broker=broker,
-                    hub=hub, jobs=jobs, runner=runner, uows=uows, clock=clock,
-                    login_limiter=FailureLimiter(settings.login_max_failures,
-                                                 settings.login_window_seconds))
+__all__ = ["Services", "build_services", "create_app"]
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
-    from kefu.web import errors as web_errors
-    from kefu.web.routes import include_routes
-
     settings = settings or (services.settings if services else Settings())
     svc = services or build_services(settings)
 
@@ -89,7 +40,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         description="kefu 智能客服平台 REST API. Errors always have the shape "
                     '`{"error": {"code", "message", "details"}}`.',
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # our own offline /docs page (Swagger UI would load from a CDN)
         openapi_url="/openapi.json",
         redoc_url=None,
     )

@@ -211,3 +211,45 @@ def test_events_are_not_published_when_the_transaction_fails(uows, world, events
                                                      kind="webchat_visitor", external_id="vx")
         inbox_actions.do_receive_inbound(uow, inbox=inbox, contact=contact, content="")
     assert events == []
+
+
+def test_agent_reply_to_resolved_conversation(uows, visitor_says, world):
+    conv = visitor_says("你好", visitor="v-r").conversation
+    with uows() as uow:
+        inbox_actions.do_set_status(uow, world.agent_li, conv.id, status="resolved")
+    with uows() as uow:
+        posted = inbox_actions.do_agent_reply(uow, world.agent_li, conv.id, content="补充一句")
+        assert posted.conversation.status == "open"
+    with uows(readonly=True) as uow:
+        lines = [m.content for m in inbox_queries.list_messages(uow.session, conv.id)
+                 if m.sender_type == "system"]
+    assert any("reopened" in line for line in lines)
+    # once the customer has a newer conversation, the old one can't come back
+    with uows() as uow:
+        inbox_actions.do_set_status(uow, world.agent_li, conv.id, status="resolved")
+    visitor_says("新问题", visitor="v-r")
+    for status in ("open", "pending"):
+        with uows() as uow, pytest.raises(Conflict):
+            inbox_actions.do_set_status(uow, world.agent_li, conv.id, status=status)
+    with uows() as uow, pytest.raises(Conflict):
+        inbox_actions.do_agent_reply(uow, world.agent_li, conv.id, content="还在吗")
+
+
+def test_same_client_msg_id_from_customer_and_agent_are_different_messages(
+        uows, visitor_says, world):
+    conv = visitor_says("一", client_msg_id="1").conversation
+    with uows() as uow:
+        posted = inbox_actions.do_agent_reply(uow, world.agent_li, conv.id, content="二",
+                                              client_msg_id="1")
+    assert posted.created
+    assert count_messages(uows, conv.id) == 2
+
+
+def test_customer_replay_is_found_in_an_older_conversation(uows, visitor_says, world):
+    first = visitor_says("旧消息", visitor="v-old", client_msg_id="old-1")
+    with uows() as uow:
+        inbox_actions.do_set_status(uow, world.agent_li, first.conversation.id,
+                                    status="resolved")
+    visitor_says("新会话", visitor="v-old", client_msg_id="new-1")
+    again = visitor_says("旧消息", visitor="v-old", client_msg_id="old-1")
+    assert not again.created and again.message.id == first.message.id

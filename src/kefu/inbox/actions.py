@@ -100,15 +100,31 @@ def _next_seq(session: Session, conv: Conversation) -> int:
     return int(seq)
 
 
-def _replay(session: Session, conv_ids: list[str], client_msg_id: str | None,
-            sender_id: str | None) -> Message | None:
-    if client_msg_id is None or not conv_ids:
+def _replay(session: Session, client_msg_id: str | None, sender_id: str | None,
+            conversation_id: str | None = None, inbox_id: str | None = None) -> Message | None:
+    """The message this sender already stored under ``client_msg_id``: in one conversation,
+    or in any of the sender's (a customer's) conversations of an inbox."""
+    if client_msg_id is None:
         return None
-    return session.scalar(
-        select(Message).where(Message.client_msg_id == client_msg_id,
-                              Message.conversation_id.in_(conv_ids),
-                              Message.sender_id == sender_id)
-    )
+    stmt = select(Message).where(Message.client_msg_id == client_msg_id,
+                                 Message.sender_id == sender_id)
+    if conversation_id is not None:
+        stmt = stmt.where(Message.conversation_id == conversation_id)
+    else:
+        stmt = stmt.join(Conversation, Conversation.id == Message.conversation_id).where(
+            Conversation.inbox_id == inbox_id, Conversation.contact_id == sender_id)
+    return session.scalar(stmt.limit(1))
+
+
+def _check_reopen(session: Session, conv: Conversation) -> None:
+    """A resolved conversation may come back only if its customer has no newer one open."""
+    newer = session.scalar(
+        select(Conversation.id).where(
+            Conversation.inbox_id == conv.inbox_id, Conversation.contact_id == conv.contact_id,
+            Conversation.status.in_(OPEN_STATUSES), Conversation.id != conv.id))
+    if newer:
+        raise Conflict("该客户已有进行中的会话 / The customer has another open conversation",
+                       code="newer_conversation_open", conversation_id=newer)
 
 
 def _append(uow: UnitOfWork, conv: Conversation, *, sender_type: str, sender_id: str | None,
@@ -161,19 +177,21 @@ def do_receive_inbound(uow: UnitOfWork, *, inbox: Inbox, contact: Contact, conte
     text = check_receive_inbound(uow, inbox=inbox, contact=contact, content=content)
     # Serialise one customer's sends (PostgreSQL row lock; SQLite serialises writers anyway).
     uow.session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
-    convs = uow.session.scalars(
-        select(Conversation)
-        .where(Conversation.inbox_id == inbox.id, Conversation.contact_id == contact.id)
-        .order_by(Conversation.created_at.desc(), Conversation.id.desc())
-        .limit(20)
-    ).all()
-    replay = _replay(uow.session, [c.id for c in convs], client_msg_id, contact.id)
+    replay = _replay(uow.session, client_msg_id, contact.id, inbox_id=inbox.id)
     if replay is not None:
-        conv = next(c for c in convs if c.id == replay.conversation_id)
-        return Posted(replay, conv, created=False)
+        replayed = uow.session.get(Conversation, replay.conversation_id)
+        assert replayed is not None
+        return Posted(replay, replayed, created=False)
     now = uow.clock.now()
-    conv = next((c for c in convs if c.status in OPEN_STATUSES), None)
-    if conv is None:
+    found = uow.session.scalar(
+        select(Conversation)
+        .where(Conversation.inbox_id == inbox.id, Conversation.contact_id == contact.id,
+               Conversation.status.in_(OPEN_STATUSES))
+        .order_by(Conversation.created_at.desc(), Conversation.id.desc())
+        .limit(1))
+    if found is not None:
+        conv = found
+    else:
         conv = Conversation(id=new_id(), workspace_id=inbox.workspace_id, inbox_id=inbox.id,
                             contact_id=contact.id, status="queued", priority="normal",
                             last_seq=0, last_message_preview="", last_activity_at=now,
@@ -182,7 +200,7 @@ def do_receive_inbound(uow: UnitOfWork, *, inbox: Inbox, contact: Contact, conte
         uow.session.flush()
         uow.emit(ConversationCreated(workspace_id=conv.workspace_id,
                                      conversation=conversation_read(conv, contact.name)))
-    elif conv.status == "pending":
+    if conv.status == "pending":
         conv.status = "open"
         _emit_updated(uow, conv, ["status"], None)
     contact.last_seen_at = now
@@ -202,9 +220,12 @@ def do_agent_reply(uow: UnitOfWork, actor: Actor, conversation_id: str, *, conte
                    client_msg_id: str | None = None) -> Posted:
     """An agent's reply to the customer. Takes an unassigned conversation for the agent."""
     conv, text = check_agent_write(uow, actor, conversation_id, content)
-    replay = _replay(uow.session, [conv.id], client_msg_id, actor.user_id)
+    replay = _replay(uow.session, client_msg_id, actor.user_id, conversation_id=conv.id)
     if replay is not None:
         return Posted(replay, conv, created=False)
+    reopened = conv.status == "resolved"
+    if reopened:
+        _check_reopen(uow.session, conv)
     changed: list[str] = []
     if conv.assignee_id is None:
         conv.assignee_id = actor.user_id
@@ -215,6 +236,8 @@ def do_agent_reply(uow: UnitOfWork, actor: Actor, conversation_id: str, *, conte
         changed.append("status")
     if changed:
         _emit_updated(uow, conv, changed, actor.user_id)
+    if reopened:
+        _activity(uow, conv, f"{actor.name} 回复并重新打开了会话 / replied and reopened")
     msg = _append(uow, conv, sender_type="agent", sender_id=actor.user_id,
                   sender_name=actor.name, content=text, client_msg_id=client_msg_id)
     return Posted(msg, conv, created=True)
@@ -224,7 +247,7 @@ def do_add_note(uow: UnitOfWork, actor: Actor, conversation_id: str, *, content:
                 client_msg_id: str | None = None) -> Posted:
     """An internal note: stored in the thread, shown to agents only."""
     conv, text = check_agent_write(uow, actor, conversation_id, content)
-    replay = _replay(uow.session, [conv.id], client_msg_id, actor.user_id)
+    replay = _replay(uow.session, client_msg_id, actor.user_id, conversation_id=conv.id)
     if replay is not None:
         return Posted(replay, conv, created=False)
     msg = _append(uow, conv, sender_type="agent", sender_id=actor.user_id,
@@ -282,14 +305,8 @@ def do_set_status(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
     conv = access_conversation(actor, conversation_id, session=uow.session, for_update=True)
     if conv.status == status:
         return conv
-    if status == "open" and conv.status == "resolved":
-        newer = uow.session.scalar(
-            select(Conversation.id).where(
-                Conversation.inbox_id == conv.inbox_id, Conversation.contact_id == conv.contact_id,
-                Conversation.status.in_(OPEN_STATUSES), Conversation.id != conv.id))
-        if newer:
-            raise Conflict("该客户已有进行中的会话 / The customer has another open conversation",
-                           code="newer_conversation_open", conversation_id=newer)
+    if conv.status == "resolved":
+        _check_reopen(uow.session, conv)
     previous = conv.status
     conv.status = status
     if status == "resolved":

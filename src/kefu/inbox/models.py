@@ -64,7 +64,7 @@ class Message(IdMixin, Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("conversation_id", "seq"),
-        UniqueConstraint("conversation_id", "client_msg_id"),
+        UniqueConstraint("conversation_id", "sender_id", "client_msg_id"),
         Index("ix_messages_client_msg_id", "client_msg_id"),
     )
 

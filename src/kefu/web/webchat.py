@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from kefu.app import Services
+from kefu.services import Services
 from kefu.channels.webchat.adapter import HOST_USER, VISITOR, VisitorClaims, adapter
 from kefu.contacts import actions as contact_actions
 from kefu.contacts.models import Contact

@@ -216,7 +216,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_messages_conversation_id_conversations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_messages_workspace_id_workspaces')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
-    sa.UniqueConstraint('conversation_id', 'client_msg_id', name=op.f('uq_messages_conversation_id_client_msg_id')),
+    sa.UniqueConstraint('conversation_id', 'sender_id', 'client_msg_id', name=op.f('uq_messages_conversation_id_sender_id_client_msg_id')),
     sa.UniqueConstraint('conversation_id', 'seq', name=op.f('uq_messages_conversation_id_seq'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
