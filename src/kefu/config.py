@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_seconds: int = 900
     session_ttl_hours: int = 12
-    #: cookies carry the Secure flag unless this is False (plain-HTTP development)
+    #: cookies carry the Secure flag; off by default for plain-HTTP development, on by
+    #: default in production (set KEFU_SECURE_COOKIES=0 there only behind plain HTTP)
     secure_cookies: bool = False
     db_echo: bool = False
 
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
             )
         if self.env == "production" and len(self.secret_key) < 32:
             raise ValueError("KEFU_SECRET_KEY must be at least 32 characters long")
+        if self.env == "production" and "secure_cookies" not in self.model_fields_set:
+            self.secure_cookies = True
         return self
 
     @cached_property

@@ -49,7 +49,8 @@ def test_seq_increases_by_one_per_message(uows, visitor_says, world):
     assert seqs == [1, 2, 3]
 
 
-@pytest.mark.parametrize("text,code", [("   ", "empty_message"), ("长" * 4001, "message_too_long")])
+@pytest.mark.parametrize(("text", "code"),
+                         [("   ", "empty_message"), ("长" * 4001, "message_too_long")])
 def test_bad_text_is_refused(visitor_says, text, code):
     with pytest.raises(Invalid) as exc:
         visitor_says(text)
@@ -205,12 +206,20 @@ def test_events_are_not_published_when_the_transaction_fails(uows, world, events
     from kefu.contacts import actions as contact_actions
     from kefu.inbox.models import Inbox
 
-    with pytest.raises(Invalid), uows() as uow:
-        inbox = uow.session.get(Inbox, world.inbox_a)
-        contact = contact_actions.do_resolve_contact(uow, workspace_id=world.ws_a,
-                                                     kind="webchat_visitor", external_id="vx")
-        inbox_actions.do_receive_inbound(uow, inbox=inbox, contact=contact, content="")
+    def attempt() -> None:
+        with uows() as uow:
+            inbox = uow.session.get(Inbox, world.inbox_a)
+            contact = contact_actions.do_resolve_contact(
+                uow, workspace_id=world.ws_a, kind="webchat_visitor", external_id="vx")
+            inbox_actions.do_receive_inbound(uow, inbox=inbox, contact=contact, content="")
+
+    with pytest.raises(Invalid):
+        attempt()
+    # the contact created inside the failed unit of work is gone too, and nothing was published
     assert events == []
+    with uows(readonly=True) as uow:
+        assert contact_actions.find_by_identity(uow, workspace_id=world.ws_a,
+                                                kind="webchat_visitor", external_id="vx") is None
 
 
 def test_agent_reply_to_resolved_conversation(uows, visitor_says, world):
@@ -253,3 +262,23 @@ def test_customer_replay_is_found_in_an_older_conversation(uows, visitor_says, w
     visitor_says("新会话", visitor="v-old", client_msg_id="new-1")
     again = visitor_says("旧消息", visitor="v-old", client_msg_id="old-1")
     assert not again.created and again.message.id == first.message.id
+
+
+def test_setting_the_team_keeps_the_agent_and_none_clears(uows, visitor_says, world):
+    from kefu.accounts import actions as account_actions
+    from kefu.accounts.schemas import TeamCreate
+
+    conv = visitor_says("你好").conversation
+    with uows() as uow:
+        team = account_actions.do_create_team(uow, world.admin_wang, TeamCreate(name="售后组"))
+    with uows() as uow:
+        inbox_actions.do_assign(uow, world.agent_li, conv.id, assignee_id=world.agent_li.user_id)
+    with uows() as uow:
+        c = inbox_actions.do_assign(uow, world.agent_li, conv.id, team_id=team.id)
+        assert (c.assignee_id, c.team_id) == (world.agent_li.user_id, team.id)
+    with uows() as uow:
+        c = inbox_actions.do_assign(uow, world.agent_li, conv.id, team_id=None)
+        assert (c.assignee_id, c.team_id) == (world.agent_li.user_id, None)
+    with uows() as uow:
+        c = inbox_actions.do_assign(uow, world.agent_li, conv.id, assignee_id=None)
+        assert (c.assignee_id, c.status) == (None, "queued")

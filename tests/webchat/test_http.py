@@ -161,3 +161,21 @@ def test_disabled_inbox_is_gone_for_visitors(app_client, world, uows):
     assert r.status_code == 404
     with uows(readonly=True) as uow:
         assert uow.session.get(Inbox, world.inbox_a).is_active is False
+
+
+def test_resume_in_an_old_conversation_beyond_the_recent_ones(app_client, world, uows):
+    s = start(app_client, world.inbox_a)
+    convs = []
+    for i in range(7):
+        ack = send(app_client, world.inbox_a, s["token"], f"第{i}个问题", f"old-{i}").json()
+        convs.append(ack["conversation_id"])
+        with uows() as uow:
+            inbox_actions.do_set_status(uow, world.agent_li, ack["conversation_id"],
+                                        status="resolved")
+    assert len(set(convs)) == 7
+    r = app_client.get(f"/api/v1/webchat/{world.inbox_a}/messages",
+                       params={"conversation_id": convs[0], "after_seq": 0},
+                       headers={"Authorization": f"Visitor {s['token']}"})
+    texts = [m["content"] for m in r.json()["messages"]]
+    assert texts[0] == "第0个问题"
+    assert texts == [f"第{i}个问题" for i in range(7)]

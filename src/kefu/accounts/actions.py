@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 
 from kefu.accounts.access import access_team, access_user
 from kefu.accounts.actor import Actor
 from kefu.accounts.events import TeamChanged, UserCreated, UserUpdated
 from kefu.accounts.models import ApiToken, AuthSession, Team, TeamMember, User, Workspace
+from kefu.accounts.queries import TOKEN_TOUCH_INTERVAL
 from kefu.accounts.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
-from kefu.core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from kefu.core.errors import Conflict, Invalid, NotFound, PermissionDenied, Unauthenticated
 from kefu.core.ids import new_id
 from kefu.core.security import (
     MIN_PASSWORD_LENGTH,
@@ -49,6 +50,14 @@ def _normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def _clean_name(name: str) -> str:
+    """A display name without surrounding blanks; a blank one is refused."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise Invalid("名称不能为空 / Name must not be blank", code="blank_name", field="name")
+    return cleaned
+
+
 def check_create_user(uow: UnitOfWork, actor: Actor | None, data: UserCreate) -> None:
     if actor is not None:
         actor.require("admin.manage")
@@ -68,7 +77,7 @@ def do_create_user(
         id=new_id(),
         workspace_id=workspace_id,
         email=_normalise_email(str(data.email)),
-        name=data.name.strip(),
+        name=_clean_name(data.name),
         role=data.role,
         password_hash=hash_password(data.password),
         locale=data.locale,
@@ -90,12 +99,17 @@ def do_update_user(uow: UnitOfWork, actor: Actor, user_id: str, data: UserUpdate
         raise Invalid("不能停用或降级自己 / You cannot deactivate or demote yourself",
                       code="self_lockout")
     changed: list[str] = []
+    if data.name is not None:
+        data = data.model_copy(update={"name": _clean_name(data.name)})
     for field in ("name", "role", "locale", "is_active"):
         value = getattr(data, field)
         if value is not None and getattr(user, field) != value:
             setattr(user, field, value)
             changed.append(field)
     if data.password is not None:
+        if is_self and not verify_password(user.password_hash, data.current_password or ""):
+            raise PermissionDenied("当前密码不正确 / Current password is wrong",
+                                   code="current_password_wrong", field="current_password")
         if len(data.password) < MIN_PASSWORD_LENGTH:
             raise Invalid("密码太短 / Password too short", field="password")
         user.password_hash = hash_password(data.password)
@@ -128,7 +142,7 @@ def _check_team_name(uow: UnitOfWork, actor: Actor, name: str, exclude: str | No
 
 def do_create_team(uow: UnitOfWork, actor: Actor, data: TeamCreate) -> Team:
     actor.require("admin.manage")
-    name = data.name.strip()
+    name = _clean_name(data.name)
     _check_team_name(uow, actor, name, None)
     team = Team(id=new_id(), workspace_id=actor.workspace_id, name=name,
                 description=data.description, created_at=uow.clock.now())
@@ -143,8 +157,9 @@ def do_update_team(uow: UnitOfWork, actor: Actor, team_id: str, data: TeamUpdate
     actor.require("admin.manage")
     team = access_team(actor, team_id, session=uow.session)
     if data.name is not None:
-        _check_team_name(uow, actor, data.name.strip(), team.id)
-        team.name = data.name.strip()
+        name = _clean_name(data.name)
+        _check_team_name(uow, actor, name, team.id)
+        team.name = name
     if data.description is not None:
         team.description = data.description
     if data.member_ids is not None:
@@ -166,7 +181,10 @@ def check_credentials(uow: UnitOfWork, *, email: str, password: str) -> User:
     user = uow.session.scalar(select(User).where(User.email == _normalise_email(email)))
     if user is None:
         burn_password_check(password)
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+        matches = False
+    else:  # verified even for inactive users, so timing does not tell them apart
+        matches = verify_password(user.password_hash, password)
+    if user is None or not user.is_active or not matches:
         raise Unauthenticated("邮箱或密码错误 / Wrong email or password",
                               code="bad_credentials")
     return user
@@ -203,6 +221,17 @@ def do_create_api_token(uow: UnitOfWork, actor: Actor, *, name: str) -> tuple[Ap
     uow.session.add(row)
     uow.session.flush()
     return row, token
+
+
+def do_touch_api_token(uow: UnitOfWork, *, token: str) -> None:
+    """Record when a token was last used (at most once a minute, to spare the writes)."""
+    now = uow.clock.now()
+    uow.session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == token_hash(token),
+               or_(ApiToken.last_used_at.is_(None),
+                   ApiToken.last_used_at <= now - TOKEN_TOUCH_INTERVAL))
+        .values(last_used_at=now))
 
 
 def do_revoke_api_token(uow: UnitOfWork, actor: Actor, token_id: str) -> ApiToken:

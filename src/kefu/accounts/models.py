@@ -53,8 +53,10 @@ class TeamMember(Base):
     __tablename__ = "team_members"
 
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
-    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
 
 
 class AuthSession(IdMixin, Base):

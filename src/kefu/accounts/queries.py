@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -42,6 +44,17 @@ def token_actor(session: Session, token: str) -> Actor | None:
     if row is None or not row[1].is_active:
         return None
     return actor_for(row[1])
+
+
+#: ``ApiToken.last_used_at`` is refreshed at most this often (spares a write per request)
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def token_needs_touch(session: Session, token: str, *, now: datetime) -> bool:
+    """Whether ``last_used_at`` of a token is unset or older than the touch interval."""
+    last = session.scalar(select(ApiToken.last_used_at)
+                          .where(ApiToken.token_hash == token_hash(token)))
+    return last is None or last <= now - TOKEN_TOUCH_INTERVAL
 
 
 def get_workspace(session: Session, workspace_id: str) -> Workspace | None:

@@ -31,6 +31,8 @@ class UserUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     role: Role | None = None
     password: str | None = Field(default=None, min_length=8, max_length=200)
+    #: required when users change their own password (a stolen session can't take over)
+    current_password: str | None = Field(default=None, max_length=200)
     locale: Locale | None = None
     is_active: bool | None = None
 

@@ -11,6 +11,7 @@ from typing import NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import select
 
 from kefu.config import Settings
@@ -31,7 +32,8 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}")
+    # the message carries user input and codes such as "[email_taken]": never console markup
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -81,7 +83,7 @@ def workspace_create(name: str = typer.Option(..., help="Display name"),
     try:
         with svc.uows() as uow:
             ws = actions.do_create_workspace(uow, name=name, slug=slug, timezone=timezone)
-            console.print(f"workspace [bold]{ws.slug}[/bold] created (id {ws.id})")
+            console.print(f"workspace [bold]{escape(ws.slug)}[/bold] created (id {ws.id})")
     except DomainError as exc:
         fail(f"{exc.message} [{exc.code}]")
 
@@ -101,7 +103,7 @@ def users_create(
     from kefu.core.errors import DomainError
 
     try:
-        data = UserCreate(email=email, name=name, role=role, password=password)  # type: ignore[arg-type]
+        data = UserCreate(email=email, name=name, role=role, password=password)
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
     svc = _services(settings())
@@ -111,7 +113,8 @@ def users_create(
             if ws is None:
                 fail(f"no workspace with slug {workspace!r}")
             user = actions.do_create_user(uow, workspace_id=ws.id, data=data)
-            console.print(f"user [bold]{user.email}[/bold] ({user.role}) created in {ws.slug}")
+            console.print(f"user [bold]{escape(user.email)}[/bold] ({user.role}) created in "
+                          f"{escape(ws.slug)}")
     except DomainError as exc:
         fail(f"{exc.message} [{exc.code}]")
 
@@ -128,24 +131,28 @@ def demo_load() -> None:
     console.print("demo loaded" if info.created else "demo already present")
 
 
-def print_banner(s: Settings, inbox_id: str) -> None:
+def print_banner(s: Settings, inbox_id: str | None) -> None:
     from kefu.demo import DEMO_PASSWORD, DEMO_USERS
 
     base = s.base_url
     console.rule("[bold]kefu 智能客服平台[/bold]")
     console.print(f"  坐席工作台 Agent workspace : [link]{base}/app[/link]")
-    console.print(f"  演示商城 Demo shop (widget): [link]{base}/demo/shop[/link]")
+    if inbox_id is not None:
+        console.print(f"  演示商城 Demo shop (widget): [link]{base}/demo/shop[/link]")
     console.print(f"  API docs                  : {base}/docs")
-    console.print(f"  Widget inbox id           : {inbox_id}")
-    console.print("  Demo logins (password [bold]" + DEMO_PASSWORD + "[/bold]):")
-    for email, name, role in DEMO_USERS:
-        console.print(f"    {role:<10} {email:<24} {name}")
+    if inbox_id is not None:
+        console.print(f"  Widget inbox id           : {inbox_id}")
+        console.print("  Demo logins (password [bold]" + DEMO_PASSWORD + "[/bold]):")
+        for email, name, role in DEMO_USERS:
+            console.print(f"    {role:<10} {email:<24} {name}")
     console.rule()
 
 
 @app.command("run")
-def run(demo: bool = typer.Option(True, help="Load the demo workspace on first start"),
-        reload: bool = typer.Option(False, help="Reload on code changes (development)")) -> None:
+def run(demo: bool | None = typer.Option(
+        None, "--demo/--no-demo",
+        help="Load the demo shop workspace (default: yes, except with KEFU_ENV=production)"),
+        ) -> None:
     """Migrate, load the demo data and serve HTTP + WebSocket with the in-process worker."""
     import uvicorn
 
@@ -154,13 +161,16 @@ def run(demo: bool = typer.Option(True, help="Load the demo workspace on first s
     from kefu.migrations.runner import upgrade
 
     s = settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     svc = build_services(s)
     upgrade(svc.engine)
-    inbox_id = load_demo(svc.uows).inbox_id if demo else ""
+    if demo is None:
+        demo = s.env != "production"
+    inbox_id = load_demo(svc.uows).inbox_id if demo else None
     print_banner(s, inbox_id)
     uvicorn.run(create_app(s, services=svc), host=s.host, port=s.port, log_level="info",
-                ws="websockets-sansio", proxy_headers=False, reload=reload)
+                ws="websockets-sansio", proxy_headers=False)
 
 
 @app.command("worker")

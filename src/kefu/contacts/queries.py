@@ -24,10 +24,14 @@ def list_contacts(session: Session, actor: Actor, *, q: str | None, limit: int,
                   offset: int) -> Page[ContactRead]:
     actor.require("contact.read")
     base = select(Contact).where(Contact.workspace_id == actor.workspace_id)
-    if q:
-        like = f"%{q.strip()}%"
-        base = base.where(or_(Contact.name.ilike(like), Contact.phone.ilike(like),
-                              Contact.email.ilike(like)))
+    term = (q or "").strip()
+    if term:
+        # the search text is literal: % and _ are not wildcards
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        base = base.where(or_(Contact.name.ilike(like, escape="\\"),
+                              Contact.phone.ilike(like, escape="\\"),
+                              Contact.email.ilike(like, escape="\\")))
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.scalars(
         base.order_by(Contact.created_at.desc(), Contact.id).limit(limit).offset(offset))

@@ -157,7 +157,8 @@ class JobRunner:
             else:
                 backoff = timedelta(seconds=min(2 ** attempts, 600))
                 values = {"status": "queued", "run_after": now + backoff, "last_error": error}
-            uow.session.execute(update(Job).where(Job.id == job_id).values(locked_until=None, **values))
+            uow.session.execute(
+                update(Job).where(Job.id == job_id).values(locked_until=None, **values))
         return True
 
     def drain(self, limit: int = 1000) -> int:

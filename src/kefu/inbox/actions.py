@@ -32,6 +32,16 @@ OPEN_STATUSES = ("bot", "queued", "open", "pending")
 ASSIGNABLE_ROLES = ("admin", "supervisor", "agent")
 
 
+class Keep:
+    """Marker for "leave this field as it is" (distinct from None, which clears it)."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = Keep()
+
+
 @dataclass(frozen=True, slots=True)
 class Posted:
     """The result of posting a message: the row, and False when it was a replay."""
@@ -237,7 +247,8 @@ def do_agent_reply(uow: UnitOfWork, actor: Actor, conversation_id: str, *, conte
     if changed:
         _emit_updated(uow, conv, changed, actor.user_id)
     if reopened:
-        _activity(uow, conv, f"{actor.name} 回复并重新打开了会话 / replied and reopened")
+        _activity(uow, conv, f"{actor.name} 回复并重新打开了会话 / "
+                             f"{actor.name} replied and reopened the conversation")
     msg = _append(uow, conv, sender_type="agent", sender_id=actor.user_id,
                   sender_name=actor.name, content=text, client_msg_id=client_msg_id)
     return Posted(msg, conv, created=True)
@@ -262,24 +273,32 @@ def _activity(uow: UnitOfWork, conv: Conversation, text: str) -> None:
 
 
 def do_assign(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
-              assignee_id: str | None, team_id: str | None = None) -> Conversation:
-    """Assign (or transfer) a conversation to an agent and/or a team; None unassigns."""
+              assignee_id: str | Keep | None = KEEP, team_id: str | Keep | None = KEEP,
+              ) -> Conversation:
+    """Assign (or transfer) a conversation to an agent and/or a team. ``None`` clears that
+    side; ``KEEP`` (the default) leaves it as it is."""
     actor.require("conversation.manage")
     conv = access_conversation(actor, conversation_id, session=uow.session, for_update=True)
     changed: list[str] = []
+    if not isinstance(team_id, Keep):
+        if team_id is not None:
+            access_team(actor, team_id, session=uow.session)
+        if conv.team_id != team_id:
+            conv.team_id = team_id
+            changed.append("team_id")
+    if isinstance(assignee_id, Keep):
+        if changed:
+            _emit_updated(uow, conv, changed, actor.user_id)
+        return conv
     if assignee_id is not None:
         user = access_user(actor, assignee_id, session=uow.session)
         if not user.is_active or user.role not in ASSIGNABLE_ROLES:
             raise Invalid("该用户不能接待会话 / This user cannot take conversations",
                           code="not_assignable", id=assignee_id)
-        label = f"{actor.name} 将会话分配给 {user.name} / assigned to {user.name}"
+        label = (f"{actor.name} 将会话分配给 {user.name} / "
+                 f"{actor.name} assigned it to {user.name}")
     else:
-        label = f"{actor.name} 取消了分配 / unassigned"
-    if team_id is not None:
-        access_team(actor, team_id, session=uow.session)
-        if conv.team_id != team_id:
-            conv.team_id = team_id
-            changed.append("team_id")
+        label = f"{actor.name} 取消了分配 / {actor.name} unassigned it"
     if conv.assignee_id != assignee_id:
         conv.assignee_id = assignee_id
         changed.append("assignee_id")
@@ -311,12 +330,14 @@ def do_set_status(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
     conv.status = status
     if status == "resolved":
         conv.resolved_at = uow.clock.now()
-        label = f"{actor.name} 已解决会话 / resolved"
+        label = f"{actor.name} 已解决会话 / {actor.name} resolved the conversation"
     elif previous == "resolved":
         conv.resolved_at = None
-        label = f"{actor.name} 重新打开了会话 / reopened"
+        label = f"{actor.name} 重新打开了会话 / {actor.name} reopened the conversation"
+    elif status == "pending":
+        label = f"{actor.name} 将会话设为待客户回复 / {actor.name} set the conversation to pending"
     else:
-        label = f"{actor.name} 将状态改为 {status} / status {status}"
+        label = f"{actor.name} 继续处理会话 / {actor.name} set the conversation to open"
     if status == "open" and conv.assignee_id is None:
         conv.assignee_id = actor.user_id
         _emit_updated(uow, conv, ["status", "assignee_id"], actor.user_id)

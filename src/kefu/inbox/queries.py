@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -102,14 +103,19 @@ def list_messages(
 
 
 def contact_conversations(
-    session: Session, *, inbox_id: str, contact_id: str, limit: int = 5
+    session: Session, *, inbox_id: str, contact_id: str, limit: int = 5,
+    since: datetime | None = None,
 ) -> list[Conversation]:
-    """A customer's most recent conversations in one inbox, oldest first."""
+    """A customer's conversations in one inbox, oldest first: the ``limit`` most recent, or
+    the first ``limit`` created at or after ``since``."""
+    stmt = select(Conversation).where(Conversation.inbox_id == inbox_id,
+                                      Conversation.contact_id == contact_id)
+    if since is not None:
+        stmt = stmt.where(Conversation.created_at >= since).order_by(
+            Conversation.created_at, Conversation.id)
+        return list(session.scalars(stmt.limit(limit)).all())
     rows = session.scalars(
-        select(Conversation)
-        .where(Conversation.inbox_id == inbox_id, Conversation.contact_id == contact_id)
-        .order_by(Conversation.created_at.desc(), Conversation.id.desc())
-        .limit(limit)
+        stmt.order_by(Conversation.created_at.desc(), Conversation.id.desc()).limit(limit)
     ).all()
     return list(reversed(rows))
 

@@ -90,7 +90,8 @@ class Hub:
             self._loop = loop
         self._loop_thread = threading.get_ident()
 
-    def publish(self, topic: str, frame: dict[str, Any], *, exclude: Connection | None = None) -> None:
+    def publish(self, topic: str, frame: dict[str, Any], *,
+                exclude: Connection | None = None) -> None:
         """Push ``frame`` to every socket on ``topic``; callable from any thread."""
         with self._lock:
             if topic not in self._subs:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from kefu.accounts import actions as account_actions
 from kefu.accounts import queries as account_queries
 from kefu.accounts.actor import Actor
-from kefu.app import Services
 from kefu.core.errors import PermissionDenied, Unauthenticated
+from kefu.services import Services
 
 SESSION_COOKIE = "kefu_session"
 CSRF_HEADER = "x-csrf-token"
@@ -39,8 +40,13 @@ def resolve_auth(conn: HTTPConnection) -> Auth | None:
         token = header[7:].strip()
         with svc.uows(readonly=True) as uow:
             actor = account_queries.token_actor(uow.session, token)
+            stale = actor is not None and account_queries.token_needs_touch(
+                uow.session, token, now=svc.clock.now())
         if actor is None:
             raise Unauthenticated("API 令牌无效 / Invalid API token", code="invalid_token")
+        if stale:
+            with svc.uows() as uow:
+                account_actions.do_touch_api_token(uow, token=token)
         return Auth(actor=actor, via="token")
     cookie = conn.cookies.get(SESSION_COOKIE)
     if cookie:

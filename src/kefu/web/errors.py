@@ -72,7 +72,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    return error_response(exc.status_code, code, message,
+                          headers=dict(exc.headers) if exc.headers else None)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
@@ -96,25 +97,40 @@ class BodyLimit:
             await self._reject(scope, receive, send)
             return
         seen = 0
+        started = False
+        rejected = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if rejected:
+                return  # the 413 has been sent; drop what the app answers to the abort
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    # Answer now: frameworks turn errors raised while reading the body into
+                    # their own responses (FastAPI: 400), so the exception alone is not enough.
+                    if not started and not rejected:
+                        await self._reject(scope, receive, send)
+                        rejected = True
                     raise _TooLarge
             return message
 
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
-            await self._reject(scope, receive, send)
+            if not started and not rejected:
+                await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "body_too_large",
-                                  f"请求体超过 {self.limit} 字节 / Body larger than {self.limit} bytes",
-                                  {"max_bytes": self.limit})
+        message = f"请求体超过 {self.limit} 字节 / Body larger than {self.limit} bytes"
+        response = error_response(413, "body_too_large", message, {"max_bytes": self.limit})
         await response(scope, receive, send)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from kefu.web import ws
 from kefu.web.api import admin, auth, contacts, conversations, webchat
 from kefu.web.deps import services
-from kefu.web.ui import pages
+from kefu.web.ui import demo, pages
 
 STATIC = Path(__file__).parent / "static"
 
@@ -22,6 +22,7 @@ def include_routes(app: FastAPI) -> None:
         app.include_router(module.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
+    app.include_router(demo.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", tags=["ops"])
@@ -33,7 +34,8 @@ def include_routes(app: FastAPI) -> None:
     def readyz(request: Request) -> JSONResponse:
         """The database is reachable."""
         try:
-            with services(request).engine.connect() as conn:
+            engine = services(request).engine
+            with engine.connect().execution_options(kefu_readonly=True) as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "error": type(exc).__name__},

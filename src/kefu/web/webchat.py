@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from kefu.services import Services
 from kefu.channels.webchat.adapter import HOST_USER, VISITOR, VisitorClaims, adapter
 from kefu.contacts import actions as contact_actions
 from kefu.contacts.models import Contact
@@ -24,8 +23,10 @@ from kefu.inbox.access import contact_conversation, public_inbox
 from kefu.inbox.models import Inbox
 from kefu.inbox.schemas import WebchatSettings
 from kefu.realtime.listeners import visitor_conversation, visitor_message
+from kefu.services import Services
 
 HISTORY_LIMIT = 100
+MAX_RESUME_CONVERSATIONS = 50
 
 
 class SessionStart(BaseModel):
@@ -180,9 +181,12 @@ def missed(svc: Services, visitor: Visitor, *, conversation_id: str | None,
     with svc.uows(readonly=True) as uow:
         convs = inbox_queries.contact_conversations(uow.session, inbox_id=claims.inbox_id,
                                                     contact_id=claims.contact_id)
-        if conversation_id is not None:
-            contact_conversation(conversation_id, inbox_id=claims.inbox_id,
-                                 contact_id=claims.contact_id, session=uow.session)
+        if conversation_id is not None and conversation_id not in {c.id for c in convs}:
+            older = contact_conversation(conversation_id, inbox_id=claims.inbox_id,
+                                         contact_id=claims.contact_id, session=uow.session)
+            convs = inbox_queries.contact_conversations(
+                uow.session, inbox_id=claims.inbox_id, contact_id=claims.contact_id,
+                limit=MAX_RESUME_CONVERSATIONS, since=older.created_at)
         out: list[dict[str, Any]] = []
         seen_target = conversation_id is None
         for conv in convs:
@@ -199,3 +203,12 @@ def missed(svc: Services, visitor: Visitor, *, conversation_id: str | None,
         return {"type": "messages", "conversation_id": conversation_id, "messages": out,
                 "conversations": [visitor_conversation(inbox_queries.conversation_read(c))
                                   for c in convs]}
+
+
+def visitor_conversations(svc: Services, visitor: Visitor) -> list[dict[str, Any]]:
+    """The visitor's recent conversations in the inbox (for the socket's hello frame)."""
+    claims = visitor.claims
+    with svc.uows(readonly=True) as uow:
+        convs = inbox_queries.contact_conversations(uow.session, inbox_id=claims.inbox_id,
+                                                    contact_id=claims.contact_id)
+        return [visitor_conversation(inbox_queries.conversation_read(c)) for c in convs]

@@ -17,7 +17,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Message
 
+from kefu.accounts.actor import Actor
+from kefu.accounts.queries import token_actor
 from kefu.channels.webchat.adapter import (
     PingFrame,
     ResumeFrame,
@@ -26,8 +29,9 @@ from kefu.channels.webchat.adapter import (
     adapter,
 )
 from kefu.core.errors import DomainError
-from kefu.inbox.access import public_inbox
+from kefu.inbox.access import access_conversation, public_inbox
 from kefu.realtime.hub import Connection, agents_topic, visitor_topic
+from kefu.services import Services
 from kefu.web import webchat
 from kefu.web.deps import resolve_auth, services
 
@@ -87,47 +91,56 @@ async def webchat_socket(ws: WebSocket) -> None:
     svc.hub.subscribe(conn, topic)
     pump = asyncio.create_task(_pump(ws, conn))
     try:
-        snapshot = await run_in_threadpool(webchat.missed, svc, visitor, conversation_id=None,
-                                           after_seq=0)
+        conversations = await run_in_threadpool(webchat.visitor_conversations, svc, visitor)
         await _send(ws, {"type": "hello", "contact_id": claims.contact_id,
-                         "conversations": snapshot["conversations"]})
+                         "conversations": conversations})
         while True:
             raw = await ws.receive()
             if raw["type"] == "websocket.disconnect":
                 break
-            text = raw.get("text")
-            try:
-                frame = adapter.parse_frame(text if text is not None else raw.get("bytes"))
-                if isinstance(frame, SendFrame):
-                    ack = await run_in_threadpool(webchat.send, svc, visitor,
-                                                  content=frame.content,
-                                                  client_msg_id=frame.client_msg_id)
-                    conn.put(json.dumps(ack, ensure_ascii=False))
-                elif isinstance(frame, ResumeFrame):
-                    missed = await run_in_threadpool(webchat.missed, svc, visitor,
-                                                     conversation_id=frame.conversation_id,
-                                                     after_seq=frame.after_seq)
-                    conn.put(json.dumps(missed, ensure_ascii=False, default=str))
-                elif isinstance(frame, TypingFrame):
-                    svc.broker.publish(agents_topic(claims.workspace_id), {
-                        "type": "typing", "sender_type": "customer", "on": frame.on,
-                        "contact_id": claims.contact_id, "inbox_id": claims.inbox_id,
-                        "conversation_id": frame.conversation_id})
-                elif isinstance(frame, PingFrame):
-                    conn.put('{"type":"pong"}')
-            except DomainError as exc:
-                ref = None
-                if isinstance(text, str) and '"client_msg_id"' in text:
-                    with contextlib.suppress(ValueError, AttributeError):
-                        ref = json.loads(text).get("client_msg_id")
-                conn.put(json.dumps(_error(exc, ref), ensure_ascii=False, default=str))
+            await _visitor_frame(svc, visitor, conn, raw)
     except WebSocketDisconnect:
         pass
     finally:
-        svc.hub.unsubscribe_all(conn)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
+        await _hang_up(svc, conn, pump)
+
+
+async def _hang_up(svc: Services, conn: Connection, pump: asyncio.Task[None]) -> None:
+    svc.hub.unsubscribe_all(conn)
+    pump.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await pump
+
+
+async def _visitor_frame(svc: Services, visitor: webchat.Visitor, conn: Connection,
+                         raw: Message) -> None:
+    """Handle one frame from a visitor; protocol errors become ``error`` frames."""
+    claims = visitor.claims
+    text = raw.get("text")
+    try:
+        frame = adapter.parse_frame(text if text is not None else raw.get("bytes"))
+        if isinstance(frame, SendFrame):
+            ack = await run_in_threadpool(webchat.send, svc, visitor, content=frame.content,
+                                          client_msg_id=frame.client_msg_id)
+            conn.put(json.dumps(ack, ensure_ascii=False))
+        elif isinstance(frame, ResumeFrame):
+            missed = await run_in_threadpool(webchat.missed, svc, visitor,
+                                             conversation_id=frame.conversation_id,
+                                             after_seq=frame.after_seq)
+            conn.put(json.dumps(missed, ensure_ascii=False, default=str))
+        elif isinstance(frame, TypingFrame):
+            svc.broker.publish(agents_topic(claims.workspace_id), {
+                "type": "typing", "sender_type": "customer", "on": frame.on,
+                "contact_id": claims.contact_id, "inbox_id": claims.inbox_id,
+                "conversation_id": frame.conversation_id})
+        elif isinstance(frame, PingFrame):
+            conn.put('{"type":"pong"}')
+    except DomainError as exc:
+        ref = None
+        if isinstance(text, str) and '"client_msg_id"' in text:
+            with contextlib.suppress(ValueError, AttributeError):
+                ref = json.loads(text).get("client_msg_id")
+        conn.put(json.dumps(_error(exc, ref), ensure_ascii=False, default=str))
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -137,30 +150,32 @@ def _same_origin(ws: WebSocket) -> bool:
     return urlsplit(origin).netloc.lower() == (ws.headers.get("host") or "").lower()
 
 
+async def _agent_actor(ws: WebSocket, svc: Services) -> Actor | None:
+    """The agent behind a socket: the browser session cookie, or ``?token=`` (API token)."""
+    try:
+        auth = await run_in_threadpool(resolve_auth, ws)
+    except DomainError:
+        auth = None
+    if auth is not None:
+        return auth.actor
+    token = ws.query_params.get("token")
+    if not token:
+        return None
+
+    def by_token() -> Actor | None:
+        with svc.uows(readonly=True) as uow:
+            return token_actor(uow.session, token)
+
+    return await run_in_threadpool(by_token)
+
+
 @router.websocket("/ws/agent")
 async def agent_socket(ws: WebSocket) -> None:
     svc = services(ws)
     if not _same_origin(ws):
         await ws.close(code=CLOSE_FORBIDDEN)
         return
-    try:
-        auth = await run_in_threadpool(resolve_auth, ws)
-    except DomainError:
-        auth = None
-    if auth is None:
-        token = ws.query_params.get("token")
-        if token:
-            from kefu.accounts.queries import token_actor
-
-            def _by_token() -> Any:
-                with svc.uows(readonly=True) as uow:
-                    return token_actor(uow.session, token)
-
-            actor = await run_in_threadpool(_by_token)
-        else:
-            actor = None
-    else:
-        actor = auth.actor
+    actor = await _agent_actor(ws, svc)
     await ws.accept()
     if actor is None:
         await _send(ws, {"type": "error", "code": "unauthenticated",
@@ -192,15 +207,11 @@ async def agent_socket(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        svc.hub.unsubscribe_all(conn)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
+        await _hang_up(svc, conn, pump)
 
 
-def _agent_typing(svc: Any, actor: Any, data: dict[str, Any], conn: Connection) -> None:
-    from kefu.inbox.access import access_conversation
-
+def _agent_typing(svc: Services, actor: Actor, data: dict[str, Any],
+                  conn: Connection) -> None:
     try:
         with svc.uows(readonly=True) as uow:
             conv = access_conversation(actor, data["conversation_id"], session=uow.session)

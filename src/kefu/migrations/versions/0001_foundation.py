@@ -1,7 +1,7 @@
 """foundation: accounts, contacts, inbox, jobs
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 17:02:06.546194
 """
 
@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import kefu.core.db
-
 
 revision: str = '0001'
 down_revision: str | None = None

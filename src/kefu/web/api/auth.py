@@ -16,8 +16,8 @@ from kefu.accounts.schemas import (
     LoginRequest,
     UserRead,
 )
-from kefu.app import Services
 from kefu.core.errors import NotFound, RateLimited
+from kefu.services import Services
 from kefu.web.deps import SESSION_COOKIE, Auth, client_ip, current_actor, current_auth, services
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])

@@ -109,10 +109,14 @@ def _conv(request: Request, conv_id: str) -> ConversationRead:
 @router.post("/{conversation_id}/assign", response_model=ConversationRead)
 def assign(conversation_id: str, data: AssignRequest, request: Request,
            actor: Actor = Depends(current_actor)) -> ConversationRead:
-    """Assign or transfer to an agent (``assignee_id``; null unassigns) and/or a team."""
+    """Assign or transfer to an agent (``assignee_id``) and/or a team (``team_id``). A field
+    given as null clears it; a field left out is not changed."""
+    given = data.model_fields_set
     with services(request).uows() as uow:
-        inbox_actions.do_assign(uow, actor, conversation_id, assignee_id=data.assignee_id,
-                                team_id=data.team_id)
+        inbox_actions.do_assign(
+            uow, actor, conversation_id,
+            assignee_id=data.assignee_id if "assignee_id" in given else inbox_actions.KEEP,
+            team_id=data.team_id if "team_id" in given else inbox_actions.KEEP)
     return _conv(request, conversation_id)
 
 

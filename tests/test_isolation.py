@@ -1,0 +1,345 @@
+"""Tenant isolation: workspace B never learns that workspace A's objects exist.
+
+The routes are read from the app itself. Every route with a path parameter must either have an
+entry in ``ID_ROUTES`` (how to call it) or in ``EXEMPT`` (why it is not workspace-scoped), so a
+new route with an id cannot be forgotten. For each covered route, B's people get exactly the
+answer they get for an id that never existed (404 for B's admin), and A's object is unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from starlette.routing import BaseRoute, Mount
+
+from kefu.accounts import actions as account_actions
+from kefu.accounts.models import ApiToken, Team, User
+from kefu.accounts.schemas import TeamCreate
+from kefu.contacts.models import Contact
+from kefu.core.ids import new_id
+from kefu.inbox.models import Conversation, Inbox, Message
+from tests.conftest import customer_says, login
+
+# -- the app's routes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    path: str
+    methods: frozenset[str]
+    params: frozenset[str]
+    in_schema: bool
+    route: BaseRoute  # the route object as declared (APIRoute, WebSocketRoute, Mount…)
+
+
+def all_routes(app: Any) -> list[RouteInfo]:
+    """Every route of ``app``, with routers that FastAPI includes lazily flattened."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before lazy inclusion: app.routes is already flat
+        contexts: list[Any] = list(app.routes)
+        originals = contexts
+    else:
+        contexts = list(iter_route_contexts(app.routes))
+        originals = [c.original_route for c in contexts]
+    out = []
+    for ctx, original in zip(contexts, originals, strict=True):
+        path = ctx.path
+        if isinstance(original, Mount):
+            path = path.rstrip("/") + "/{path:path}"
+        out.append(RouteInfo(
+            path=path,
+            methods=frozenset(getattr(ctx, "methods", None) or {"WEBSOCKET"}),
+            params=frozenset(re.findall(r"{(\w+)(?::\w+)?}", path)),
+            in_schema=bool(getattr(ctx, "include_in_schema", False)),
+            route=original))
+    return out
+
+
+# -- how to call each route that takes an id ----------------------------------------------
+
+Body = Callable[["Ctx"], tuple[str, Any]]  # -> ("json" | "form" | "none", payload)
+
+
+def js(payload: Any) -> Body:
+    return lambda _ctx: ("json", payload)
+
+
+def form(payload: dict[str, Any]) -> Body:
+    return lambda _ctx: ("form", payload)
+
+
+NONE: Body = lambda _ctx: ("none", None)  # noqa: E731
+
+ID_ROUTES: dict[tuple[str, str], Body] = {
+    ("GET", "/api/v1/users/{user_id}"): NONE,
+    ("PATCH", "/api/v1/users/{user_id}"): js({"name": "hijacked"}),
+    ("GET", "/api/v1/teams/{team_id}"): NONE,
+    ("PATCH", "/api/v1/teams/{team_id}"): js({"name": "hijacked", "member_ids": []}),
+    ("DELETE", "/api/v1/teams/{team_id}"): NONE,
+    ("GET", "/api/v1/inboxes/{inbox_id}"): NONE,
+    ("PATCH", "/api/v1/inboxes/{inbox_id}"): js({"name": "hijacked", "is_active": False}),
+    ("POST", "/api/v1/inboxes/{inbox_id}/rotate-secret"): NONE,
+    ("GET", "/api/v1/contacts/{contact_id}"): NONE,
+    ("PATCH", "/api/v1/contacts/{contact_id}"): js({"name": "hijacked"}),
+    ("GET", "/api/v1/conversations/{conversation_id}"): NONE,
+    ("GET", "/api/v1/conversations/{conversation_id}/messages"): NONE,
+    ("POST", "/api/v1/conversations/{conversation_id}/messages"): js({"content": "hijacked"}),
+    ("POST", "/api/v1/conversations/{conversation_id}/notes"): js({"content": "hijacked"}),
+    ("POST", "/api/v1/conversations/{conversation_id}/assign"):
+        lambda ctx: ("json", {"assignee_id": ctx.b_user_id}),
+    ("POST", "/api/v1/conversations/{conversation_id}/status"): js({"status": "resolved"}),
+    ("POST", "/api/v1/conversations/{conversation_id}/priority"): js({"priority": "urgent"}),
+    ("DELETE", "/api/v1/tokens/{token_id}"): NONE,
+    # the admin pages (HTML forms)
+    ("POST", "/app/admin/users/{user_id}"): form({"name": "hijacked", "is_active": "0"}),
+    ("POST", "/app/admin/users/{user_id}/password"): form({"password": "hijacked-password"}),
+    ("POST", "/app/admin/teams/{team_id}"): form({"name": "hijacked"}),
+    ("POST", "/app/admin/teams/{team_id}/delete"): form({}),
+    ("POST", "/app/admin/inboxes/{inbox_id}"): form({"name": "hijacked", "is_active": "0"}),
+    ("POST", "/app/admin/inboxes/{inbox_id}/rotate-secret"): form({}),
+}
+
+#: routes with a path parameter that is not a workspace object, and why
+EXEMPT: dict[str, str] = {
+    "/api/v1/webchat/{inbox_id}/": "public widget API: the inbox id is published on host "
+                                   "sites; visitors are scoped by their visitor token",
+    "/static/{path:path}": "static files",
+}
+
+
+def _exempt(path: str) -> bool:
+    return any(path.startswith(prefix) for prefix in EXEMPT)
+
+
+# -- workspace A's objects ----------------------------------------------------------------
+
+
+@dataclass
+class Ctx:
+    a_ids: dict[str, str]  # path parameter -> A's object id
+    b_user_id: str
+    b_team_id: str
+    a_conversation: str
+    a_token: str
+
+
+@pytest.fixture
+def ctx(uows, world) -> Ctx:
+    with uows() as uow:
+        team = account_actions.do_create_team(uow, world.admin_wang, TeamCreate(
+            name="A售后组", member_ids=[world.agent_li.user_id]))
+        b_team = account_actions.do_create_team(uow, world.admin_b, TeamCreate(name="B team"))
+        token_row, token = account_actions.do_create_api_token(uow, world.admin_wang,
+                                                               name="A token")
+        ids = (team.id, b_team.id, token_row.id)
+    conv_id, contact_id = customer_says(uows, world.inbox_a, "我的订单还没到", visitor="a-buyer")
+    return Ctx(a_ids={"user_id": world.agent_li.user_id, "team_id": ids[0],
+                      "inbox_id": world.inbox_a, "contact_id": contact_id,
+                      "conversation_id": conv_id, "token_id": ids[2]},
+               b_user_id=world.agent_b.user_id, b_team_id=ids[1], a_conversation=conv_id,
+               a_token=token)
+
+
+def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
+    """Everything about A's objects that a leaked write could change."""
+    ids = ctx.a_ids
+    with uows(readonly=True) as uow:
+        s = uow.session
+        user = s.get(User, ids["user_id"])
+        team = s.get(Team, ids["team_id"])
+        inbox = s.get(Inbox, ids["inbox_id"])
+        contact = s.get(Contact, ids["contact_id"])
+        conv = s.get(Conversation, ids["conversation_id"])
+        token = s.get(ApiToken, ids["token_id"])
+        assert None not in (user, team, inbox, contact, conv, token)
+        return {
+            "user": (user.name, user.role, user.is_active, user.password_hash),
+            "team": team.name,
+            "inbox": (inbox.name, inbox.is_active, inbox.secret),
+            "contact": contact.name,
+            "conversation": (conv.status, conv.priority, conv.assignee_id, conv.last_seq),
+            "messages": s.scalar(select(func.count()).select_from(Message).where(
+                Message.conversation_id == conv.id)),
+            "token": token.revoked_at,
+        }
+
+
+def _call(client: TestClient, method: str, path: str, body: tuple[str, Any]):
+    kind, payload = body
+    kwargs: dict[str, Any] = {}
+    if kind == "json":
+        kwargs["json"] = payload
+    elif kind == "form":
+        kwargs["data"] = payload
+    return client.request(method, path, follow_redirects=False, **kwargs)
+
+
+def _fill(path: str, ids: dict[str, str]) -> str:
+    return re.sub(r"{(\w+)(?::\w+)?}", lambda m: ids[m.group(1)], path)
+
+
+def _client(app_client: TestClient, email: str) -> TestClient:
+    """A logged-in client that reports server errors as 500s, so one sweep lists them all."""
+    client = TestClient(app_client.app, base_url="http://127.0.0.1",
+                        raise_server_exceptions=False)
+    login(client, email)
+    return client
+
+
+def _answer(r) -> tuple[int, str | None]:
+    code = None
+    if r.headers.get("content-type", "").startswith("application/json"):
+        code = r.json().get("error", {}).get("code")
+    return r.status_code, code
+
+
+# -- the tests ----------------------------------------------------------------------------
+
+
+def test_every_route_with_an_id_is_covered(app_client):
+    routes = [r for r in all_routes(app_client.app) if r.params]
+    assert routes
+    missing = sorted(f"{m} {r.path}" for r in routes if not _exempt(r.path)
+                     for m in r.methods - {"HEAD", "OPTIONS"} if (m, r.path) not in ID_ROUTES)
+    assert not missing, ("routes with an id have no isolation case; add them to "
+                         f"ID_ROUTES (or EXEMPT with a reason): {missing}")
+    known = {(m, r.path) for r in routes for m in r.methods}
+    stale = sorted(f"{m} {p}" for m, p in ID_ROUTES if (m, p) not in known)
+    assert not stale, f"ID_ROUTES names routes that no longer exist: {stale}"
+    params = {p for _m, path in ID_ROUTES for p in re.findall(r"{(\w+)", path)}
+    assert params <= {"user_id", "team_id", "inbox_id", "contact_id", "conversation_id",
+                      "token_id"}
+
+
+@pytest.mark.parametrize("persona", ["admin@b.example.com", "agent@b.example.com"])
+def test_b_cannot_tell_that_a_objects_exist(app_client, uows, world, ctx, persona):
+    before = _snapshot(uows, ctx)
+    client = _client(app_client, persona)
+    random_ids = {k: new_id() for k in ctx.a_ids}
+    problems = []
+    for (method, path), body in sorted(ID_ROUTES.items()):
+        got = _answer(_call(client, method, _fill(path, ctx.a_ids), body(ctx)))
+        baseline = _answer(_call(client, method, _fill(path, random_ids), body(ctx)))
+        if got != baseline:
+            problems.append(f"{method} {path}: A's id -> {got}, unknown id -> {baseline}")
+        elif persona.startswith("admin") and got[0] != 404:
+            problems.append(f"{method} {path}: expected 404, got {got}")
+        elif got[0] < 400:
+            problems.append(f"{method} {path}: succeeded with {got}")
+    assert not problems, "\n".join(problems)
+    assert _snapshot(uows, ctx) == before
+
+
+def test_a_objects_are_reachable_by_a(app_client, world, ctx):
+    """The same calls do reach A's objects for A's admin (so the 404s above mean isolation)."""
+    login(app_client, "wang@a.example.com")
+    ids = ctx.a_ids
+    for path in ("/api/v1/users/{user_id}", "/api/v1/teams/{team_id}",
+                 "/api/v1/inboxes/{inbox_id}", "/api/v1/contacts/{contact_id}",
+                 "/api/v1/conversations/{conversation_id}",
+                 "/api/v1/conversations/{conversation_id}/messages"):
+        r = app_client.get(_fill(path, ids))
+        assert r.status_code == 200, (path, r.text)
+    assert app_client.get("/api/v1/tokens").json()[0]["id"] == ids["token_id"]
+
+
+def test_bearer_token_of_b_gets_404_too(app_client, uows, world, ctx):
+    with uows() as uow:
+        _, token = account_actions.do_create_api_token(uow, world.admin_b, name="b")
+    bearer = TestClient(app_client.app, base_url="http://127.0.0.1",
+                        headers={"Authorization": f"Bearer {token}"})
+    for path in ("/api/v1/users/{user_id}", "/api/v1/conversations/{conversation_id}",
+                 "/api/v1/contacts/{contact_id}"):
+        r = bearer.get(_fill(path, ctx.a_ids))
+        assert r.status_code == 404, (path, r.text)
+    r = bearer.post(_fill("/api/v1/conversations/{conversation_id}/messages", ctx.a_ids),
+                    json={"content": "hi"})
+    assert r.status_code == 404
+
+
+def _a_markers(uows, world, ctx: Ctx) -> set[str]:
+    with uows(readonly=True) as uow:
+        s = uow.session
+        ids = set(s.scalars(select(User.id).where(User.workspace_id == world.ws_a)))
+        ids |= set(s.scalars(select(Team.id).where(Team.workspace_id == world.ws_a)))
+        ids |= set(s.scalars(select(Contact.id).where(Contact.workspace_id == world.ws_a)))
+        ids |= set(s.scalars(select(Conversation.id).where(
+            Conversation.workspace_id == world.ws_a)))
+        ids |= set(s.scalars(select(Message.id).where(Message.workspace_id == world.ws_a)))
+        ids |= set(s.scalars(select(ApiToken.id).where(ApiToken.workspace_id == world.ws_a)))
+    # (not A's workspace name "鲜果优选": the demo shop page uses it as its made-up brand)
+    return ids | {world.ws_a, world.inbox_a, world.secret_a, "wang@a.example.com", "王店长",
+                  "A售后组", "我的订单还没到", "a-buyer"}
+
+
+LIST_QUERIES = {
+    "/api/v1/conversations": ["", "?view=unassigned", "?view=mine", "?status=queued"],
+    "/api/v1/contacts": ["", "?q=a-buyer"],
+}
+#: parameterless GET routes not swept for A's data, and why
+LIST_EXEMPT = {"/readyz": "opens its own database connection; no workspace data"}
+
+
+@pytest.mark.parametrize("persona", ["admin@b.example.com", "agent@b.example.com"])
+def test_lists_and_pages_never_include_a_rows(app_client, uows, world, ctx, persona):
+    markers = _a_markers(uows, world, ctx)
+    client = _client(app_client, persona)
+    paths = sorted(r.path for r in all_routes(app_client.app)
+                   if not r.params and "GET" in r.methods and r.path not in LIST_EXEMPT)
+    assert "/api/v1/conversations" in paths
+    leaks = []
+    for path in paths:
+        for query in LIST_QUERIES.get(path, [""]):
+            r = client.get(path + query)
+            leaked = sorted(m for m in markers if m in r.text)
+            if leaked:
+                leaks.append(f"GET {path}{query} ({r.status_code}): {leaked}")
+            if r.status_code >= 500:
+                leaks.append(f"GET {path}{query}: server error {r.status_code}")
+    assert not leaks, "\n".join(leaks)
+
+
+def test_lists_do_show_b_its_own_rows(app_client, uows, world, ctx):
+    conv_b, contact_b = customer_says(uows, world.inbox_b, "hello", visitor="b-buyer")
+    login(app_client, "agent@b.example.com")
+    convs = app_client.get("/api/v1/conversations").json()
+    assert [c["id"] for c in convs["items"]] == [conv_b]
+    assert convs["total"] == 1
+    assert [c["id"] for c in app_client.get("/api/v1/contacts").json()["items"]] == [contact_b]
+    assert {u["email"] for u in app_client.get("/api/v1/users").json()["items"]} == {
+        "admin@b.example.com", "agent@b.example.com"}
+    assert [i["id"] for i in app_client.get("/api/v1/inboxes").json()] == [world.inbox_b]
+    assert [t["name"] for t in app_client.get("/api/v1/teams").json()] == ["B team"]
+
+
+def test_a_cannot_assign_to_b_user_or_team(app_client, uows, world, ctx):
+    before = _snapshot(uows, ctx)
+    login(app_client, "wang@a.example.com")
+    url = f"/api/v1/conversations/{ctx.a_conversation}/assign"
+    r = app_client.post(url, json={"assignee_id": world.agent_b.user_id})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "user_not_found")
+    r = app_client.post(url, json={"assignee_id": world.agent_li.user_id,
+                                   "team_id": ctx.b_team_id})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "team_not_found")
+    assert _snapshot(uows, ctx) == before
+    with uows(readonly=True) as uow:
+        assert uow.session.get(Conversation, ctx.a_conversation).team_id is None
+
+
+def test_a_cannot_put_b_user_in_a_team(app_client, world, ctx):
+    login(app_client, "wang@a.example.com")
+    r = app_client.post("/api/v1/teams", json={"name": "mixed",
+                                               "member_ids": [world.agent_b.user_id]})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "user_not_found")
+    r = app_client.patch(f"/api/v1/teams/{ctx.a_ids['team_id']}",
+                         json={"member_ids": [world.agent_b.user_id]})
+    assert r.status_code == 404
+    assert app_client.get(f"/api/v1/teams/{ctx.a_ids['team_id']}").json()["member_ids"] == [
+        world.agent_li.user_id]
