@@ -111,3 +111,9 @@ def test_production_cookies_are_secure_unless_explicitly_turned_off(
     assert Settings(env="production", secret_key=LONG_SECRET).secure_cookies is False
     monkeypatch.setenv("KEFU_SECURE_COOKIES", "1")
     assert Settings().secure_cookies is True
+
+
+def test_every_environment_but_development_refuses_the_default_secret():
+    with pytest.raises(ValidationError, match="KEFU_SECRET_KEY"):
+        Settings(env="test", secret_key=DEV_SECRET)
+    assert Settings(env="development", secret_key=DEV_SECRET).secret_key == DEV_SECRET

@@ -29,9 +29,8 @@ class Settings(BaseSettings):
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
     #: run the job runner and scheduler inside the web process (embedded mode)
     embedded_worker: bool = True
-    #: caps on request bodies and message text
+    #: cap on request bodies (messages themselves are capped at 4,000 characters)
     max_body_bytes: int = 256 * 1024
-    max_message_chars: int = 4000
     #: login rate limit: failures allowed per window, per (email, client address)
     login_max_failures: int = 5
     login_window_seconds: int = 900
@@ -43,7 +42,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEV_SECRET:
+        if self.env != "development" and self.secret_key == DEV_SECRET:
             raise ValueError(
                 "KEFU_SECRET_KEY must be set to a private random value outside development "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"

@@ -106,7 +106,7 @@ def playwright_instance() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def browser(playwright_instance: Any) -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
+        pytest.fail(f"{CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei)")
     browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()

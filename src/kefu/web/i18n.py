@@ -62,12 +62,12 @@ def from_accept_language(header: str | None) -> str | None:
 
 
 def negotiate(*, query: str | None, cookie: str | None, user_locale: str | None,
-              accept_language: str | None) -> str:
+              accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
     for candidate in (normalise(query), normalise(cookie), normalise(user_locale),
                       from_accept_language(accept_language)):
         if candidate is not None:
             return candidate
-    return DEFAULT_LOCALE
+    return default
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ def choose_locale(conn: HTTPConnection, user_locale: str | None = None) -> Local
     query = normalise(conn.query_params.get("lang"))
     locale = negotiate(query=query, cookie=conn.cookies.get(LANG_COOKIE),
                        user_locale=user_locale,
-                       accept_language=conn.headers.get("accept-language"))
+                       accept_language=conn.headers.get("accept-language"),
+                       default=conn.app.state.services.settings.default_locale)
     remember = query if query is not None and query != conn.cookies.get(LANG_COOKIE) else None
     return LocaleChoice(locale=locale, remember=remember)
 
