@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -94,14 +95,16 @@ def free_port() -> int:
         return port
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds spent non-idle by the whole machine (all cores), from /proc/stat."""
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine (all cores), from /proc/stat."""
     try:
         values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
-        return 0.0
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    values += [0] * (8 - len(values))
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -231,7 +234,7 @@ def pct(values: list[float], p: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
-    k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
     return s[k]
 
 
@@ -469,7 +472,7 @@ async def run_load(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     lag_task = asyncio.create_task(loop_lag_monitor(run))
 
     pid = server.proc.pid if server.proc else 0
-    cpu0 = (proc_cpu_seconds(pid), time.process_time(), machine_busy_seconds())
+    cpu0 = (proc_cpu_seconds(pid), time.process_time(), *machine_cpu_seconds())
     run_tag = f"b{int(time.time())}"
     duration = args.burst_duration if args.burst else args.duration
     t_start = now() + 0.5
@@ -494,7 +497,8 @@ async def run_load(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     t_drained = now()
     cpu_server = proc_cpu_seconds(pid) - cpu0[0]
     cpu_client = time.process_time() - cpu0[1]
-    cpu_machine = machine_busy_seconds() - cpu0[2]
+    busy, steal = machine_cpu_seconds()
+    cpu_machine, cpu_steal = busy - cpu0[2], steal - cpu0[3]
     lag_task.cancel()
 
     for ws in [*visitors, *agent_socks]:
@@ -511,7 +515,7 @@ async def run_load(server: Server, args: argparse.Namespace) -> dict[str, Any]:
         write_raw(args.raw, run, t_start)
     return analyse(run, db, args, mode=mode, duration=duration,
                    send_window=t_last_send - t_start, drain_s=t_drained - t_last_send,
-                   cpu=(cpu_server, cpu_client, cpu_machine), setup_s=setup_s)
+                   cpu=(cpu_server, cpu_client, cpu_machine, cpu_steal), setup_s=setup_s)
 
 
 def write_raw(path: Path, run: Run, t_start: float) -> None:
@@ -528,7 +532,7 @@ def write_raw(path: Path, run: Run, t_start: float) -> None:
 
 def analyse(run: Run, db: dict[str, Any], args: argparse.Namespace, *, mode: str,
             duration: float, send_window: float, drain_s: float,
-            cpu: tuple[float, float, float], setup_s: float) -> dict[str, Any]:
+            cpu: tuple[float, float, float, float], setup_s: float) -> dict[str, Any]:
     recs = run.records
     sent = len(recs)
     acked = sum(1 for r in recs.values() if r.acked is not None)
@@ -570,6 +574,7 @@ def analyse(run: Run, db: dict[str, Any], args: argparse.Namespace, *, mode: str
             "duplicated": duplicated, "duplicated_deliveries": dup_delivery,
             "duplicated_acks": dup_ack, "duplicated_rows": db["duplicated_ids"],
             "error_frames": run.errors, "unexpected_disconnects": run.disconnects,
+            "unknown_acks": run.unknown_frames,
         },
         "offered_msgs_per_s": round(sent / window, 1) if window > 0 else None,
         "stored_msgs_per_s": round(stored_per_s, 1),
@@ -578,11 +583,11 @@ def analyse(run: Run, db: dict[str, Any], args: argparse.Namespace, *, mode: str
         "client_loop_lag_ms": ack_ms_round(summary_ms(run.loop_lag)),
         "cpu_cores": {k: round(v / wall, 2) if wall > 0 else None for k, v in (
             ("server", cpu[0]), ("client", cpu[1]),
-            ("other_processes", max(0.0, cpu[2] - cpu[0] - cpu[1])))},
+            ("other_processes", max(0.0, cpu[2] - cpu[0] - cpu[1])), ("steal", cpu[3]))},
         "drain_s": round(drain_s, 2),
         "lost_examples": lost_ids[:5],
         "target": {"delivery_p99_ms": TARGET_P99_MS, "lost": 0, "duplicated": 0},
-        "machine_busy_warning": cpu[2] - cpu[0] - cpu[1] > BUSY_OTHER_CORES * wall,
+        "machine_busy_warning": cpu[2] - cpu[0] - cpu[1] + cpu[3] > BUSY_OTHER_CORES * wall,
         "checks": checks,
         "pass": all(checks.values()),
     }
@@ -639,10 +644,10 @@ def show(res: dict[str, Any]) -> None:
          f"{c['duplicated_rows']})"),
         ("error frames", json.dumps(c["error_frames"]) if c["error_frames"] else 0),
         ("unexpected disconnects", c["unexpected_disconnects"]),
-        ("offered msg/s", res["offered_msgs_per_s"]),
+        ("sent msg/s", res["offered_msgs_per_s"]),
         ("stored msg/s", res["stored_msgs_per_s"]),
-        ("CPU, cores: server / client / other processes",
-         " / ".join(str(v) for v in res["cpu_cores"].values())),
+        ("CPU cores: server/client/others/steal",
+         "/".join(str(v) for v in res["cpu_cores"].values())),
     ]
     for name, value in rows:
         cnt.add_row(name, str(value))
@@ -650,10 +655,11 @@ def show(res: dict[str, Any]) -> None:
     target = (f"target: delivery p99 < {TARGET_P99_MS:g} ms, zero lost, zero duplicated"
               if res["mode"] == "steady" else "target: zero lost, zero duplicated")
     console.print(target)
-    other = res["cpu_cores"]["other_processes"]
-    if other is not None and other > BUSY_OTHER_CORES:
-        console.print(f"[yellow]warning: other processes used {other} cores during the run; "
-                      "the figures are not representative of an idle machine[/yellow]")
+    if res["machine_busy_warning"]:
+        c = res["cpu_cores"]
+        console.print(f"[yellow]warning: other processes ({c['other_processes']} cores) and "
+                      f"hypervisor steal ({c['steal']} cores) took CPU during the run; the "
+                      "figures are not representative of an idle machine[/yellow]")
     for name, ok in res["checks"].items():
         console.print(f"  {'[green]PASS[/green]' if ok else '[red]FAIL[/red]'}  {name}")
     verdict = "[bold green]PASS[/bold green]" if res["pass"] else "[bold red]FAIL[/bold red]"
@@ -705,6 +711,20 @@ def run_async(coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     return uvloop.run(coro)
 
 
+def deadline_s(args: argparse.Namespace) -> float:
+    """A hard limit for the whole load phase, so that the benchmark always ends."""
+    sending = float(args.burst_duration if args.burst else args.duration)
+    return sending + float(args.grace) + 180.0
+
+
+async def with_deadline(coro: Coroutine[Any, Any, dict[str, Any]],
+                        seconds: float) -> dict[str, Any]:
+    try:
+        return await asyncio.wait_for(coro, timeout=seconds)
+    except TimeoutError:
+        raise ServerError(f"the run did not finish within {seconds:.0f} s") from None
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM/SIGHUP raise KeyboardInterrupt so that ``finally`` stops the server."""
@@ -733,7 +753,10 @@ def main(argv: list[str] | None = None) -> int:
     with terminate_as_interrupt():
         try:
             server.start()
-            res = run_async(run_load(server, args))
+            res = run_async(with_deadline(run_load(server, args), deadline_s(args)))
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: stopping the server[/yellow]")
+            return 130
         except ServerError as exc:
             console.print("[red]benchmark failed:[/red]")
             print(exc, file=sys.stderr)

@@ -49,7 +49,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     hub = Hub()
     broker.subscribe(hub.publish)
     jobs = JobQueue(inline=inline_jobs)
-    uows = UowFactory(sessions, bus=bus, clock=clock, jobs=jobs)
+    uows = UowFactory(sessions, bus=bus, clock=clock, jobs=jobs,
+                      serialize_writes=engine.dialect.name == "sqlite")
     runner = JobRunner(jobs, uows)
     realtime_listeners.register(bus, broker)
     return Services(settings=settings, engine=engine, sessions=sessions, bus=bus, broker=broker,

@@ -112,14 +112,22 @@ class JobRunner:
         self._draining = threading.Lock()
         queue.runner = self
 
+    @staticmethod
+    def _due(now: datetime) -> Any:
+        return (
+            (Job.status == "queued") & (Job.run_after <= now)
+            | (Job.status == "running") & (Job.locked_until < now)
+        )
+
     def _claim(self) -> tuple[str, str, dict[str, Any], int] | None:
+        # Look first with a read-only unit: an idle poll must not take the writer lock.
+        with self.uows(readonly=True) as uow:
+            if uow.session.scalar(select(Job.id).where(self._due(uow.clock.now())).limit(1)) \
+                    is None:
+                return None
         with self.uows() as uow:
             now = uow.clock.now()
-            due = (
-                (Job.status == "queued") & (Job.run_after <= now)
-                | (Job.status == "running") & (Job.locked_until < now)
-            )
-            stmt = select(Job).where(due).order_by(Job.run_after).limit(1)
+            stmt = select(Job).where(self._due(now)).order_by(Job.run_after).limit(1)
             if uow.session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             job = uow.session.scalars(stmt).first()

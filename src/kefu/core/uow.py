@@ -6,6 +6,7 @@ commit; on a clean exit the unit of work commits, then publishes its events to t
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,11 @@ class UnitOfWork:
         clock: Clock,
         jobs: JobQueue | None = None,
         readonly: bool = False,
+        write_lock: threading.RLock | None = None,
     ) -> None:
         self.session = session
+        self.write_lock = None if readonly else write_lock
+        self._locked = False
         self.bus = bus
         self.clock = clock
         self.jobs = jobs
@@ -54,6 +58,9 @@ class UnitOfWork:
         self.enqueued += 1
 
     def __enter__(self) -> UnitOfWork:
+        if self.write_lock is not None:
+            self.write_lock.acquire()
+            self._locked = True
         if self.readonly:
             self.session.connection(execution_options={"kefu_readonly": True})
         return self
@@ -72,15 +79,17 @@ class UnitOfWork:
             # a read-only unit closes without rollback so loaded objects stay readable
         finally:
             self.session.close()
+            if self._locked and self.write_lock is not None:
+                self._locked = False
+                self.write_lock.release()
         if exc_type is not None:
             return
-        published = bool(self.events)
-        if published:
+        if self.events:
             events, self.events = self.events, []
             self.bus.publish(events)
-        # Wake the runner for jobs enqueued here, or by job listeners of the events, even
-        # when the unit emitted no event.
-        if self.jobs is not None and (self.enqueued or published):
+        # Wake the runner only for jobs enqueued here (waking it for every event would cost a
+        # write transaction per message: it looks for due jobs under the writer lock).
+        if self.jobs is not None and self.enqueued:
             self.enqueued = 0
             self.jobs.notify()
 
@@ -95,13 +104,19 @@ class UowFactory:
         bus: EventBus,
         clock: Clock | None = None,
         jobs: JobQueue | None = None,
+        serialize_writes: bool = False,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
         self.clock: Clock = clock or SystemClock()
         self.jobs = jobs
+        #: SQLite has one writer. Queuing writers on a lock in this process hands the write
+        #: lock over at once, where SQLite's own busy handler would sleep and retry (tens of
+        #: milliseconds per retry under load).
+        self.write_lock: threading.RLock | None = threading.RLock() if serialize_writes else None
 
     def __call__(self, *, readonly: bool = False) -> UnitOfWork:
         return UnitOfWork(
-            self.sessions(), bus=self.bus, clock=self.clock, jobs=self.jobs, readonly=readonly
+            self.sessions(), bus=self.bus, clock=self.clock, jobs=self.jobs, readonly=readonly,
+            write_lock=self.write_lock,
         )

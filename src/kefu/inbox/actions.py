@@ -7,9 +7,11 @@ unit of work after commit). Nothing here commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kefu.accounts.access import access_team, access_user
 from kefu.accounts.actor import Actor
@@ -29,6 +31,8 @@ from kefu.inbox.queries import conversation_read, message_read
 from kefu.inbox.schemas import MAX_TEXT, InboxCreate, InboxUpdate
 
 OPEN_STATUSES = ("bot", "queued", "open", "pending")
+#: a contact's ``last_seen_at`` is refreshed at most this often (not on every message)
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 ASSIGNABLE_ROLES = ("admin", "supervisor", "agent")
 
 
@@ -101,13 +105,22 @@ def _clean_text(text: str) -> str:
     return text
 
 
-def _next_seq(session: Session, conv: Conversation) -> int:
-    seq = session.execute(
-        update(Conversation).where(Conversation.id == conv.id)
-        .values(last_seq=Conversation.last_seq + 1).returning(Conversation.last_seq)
-    ).scalar_one()
-    conv.last_seq = seq
-    return int(seq)
+def _bump(session: Session, conv: Conversation, *, now: datetime,
+          preview: str | None) -> int:
+    """Take the conversation's next ``seq`` and record its latest activity, in one statement
+    (the row lock it takes orders concurrent writers to one conversation on PostgreSQL)."""
+    values: dict[str, object] = {"last_seq": Conversation.last_seq + 1, "last_activity_at": now}
+    if preview is not None:
+        values["last_message_preview"] = preview
+    seq = int(session.execute(
+        update(Conversation).where(Conversation.id == conv.id).values(**values)
+        .returning(Conversation.last_seq).execution_options(synchronize_session=False)
+    ).scalar_one())
+    set_committed_value(conv, "last_seq", seq)
+    set_committed_value(conv, "last_activity_at", now)
+    if preview is not None:
+        set_committed_value(conv, "last_message_preview", preview)
+    return seq
 
 
 def _replay(session: Session, client_msg_id: str | None, sender_id: str | None,
@@ -137,21 +150,22 @@ def _check_reopen(session: Session, conv: Conversation) -> None:
                        code="newer_conversation_open", conversation_id=newer)
 
 
+def _contact_name(session: Session, conv: Conversation) -> str:
+    return session.scalar(select(Contact.name).where(Contact.id == conv.contact_id)) or ""
+
+
 def _append(uow: UnitOfWork, conv: Conversation, *, sender_type: str, sender_id: str | None,
             sender_name: str, content: str, private: bool = False,
-            client_msg_id: str | None = None) -> Message:
+            client_msg_id: str | None = None, contact_name: str | None = None) -> Message:
     now = uow.clock.now()
+    seq = _bump(uow.session, conv, now=now, preview=None if private else content[:200])
     msg = Message(id=new_id(), workspace_id=conv.workspace_id, conversation_id=conv.id,
-                  seq=_next_seq(uow.session, conv), sender_type=sender_type,
-                  sender_id=sender_id, private=private, content=content,
-                  client_msg_id=client_msg_id, created_at=now)
+                  seq=seq, sender_type=sender_type, sender_id=sender_id, private=private,
+                  content=content, client_msg_id=client_msg_id, created_at=now)
     uow.session.add(msg)
-    if not private:
-        conv.last_message_preview = content[:200]
-    conv.last_activity_at = now
     uow.session.flush()
-    contact_name = uow.session.scalar(
-        select(Contact.name).where(Contact.id == conv.contact_id)) or ""
+    if contact_name is None:
+        contact_name = _contact_name(uow.session, conv)
     uow.emit(MessageCreated(workspace_id=conv.workspace_id,
                             message=message_read(msg, sender_name),
                             conversation=conversation_read(conv, contact_name)))
@@ -160,8 +174,7 @@ def _append(uow: UnitOfWork, conv: Conversation, *, sender_type: str, sender_id:
 
 def _emit_updated(uow: UnitOfWork, conv: Conversation, changed: list[str],
                   actor_id: str | None) -> None:
-    contact_name = uow.session.scalar(
-        select(Contact.name).where(Contact.id == conv.contact_id)) or ""
+    contact_name = _contact_name(uow.session, conv)
     uow.emit(ConversationUpdated(workspace_id=conv.workspace_id,
                                  conversation=conversation_read(conv, contact_name),
                                  changed=changed, actor_id=actor_id))
@@ -185,8 +198,9 @@ def do_receive_inbound(uow: UnitOfWork, *, inbox: Inbox, contact: Contact, conte
     and surveyed on its own).
     """
     text = check_receive_inbound(uow, inbox=inbox, contact=contact, content=content)
-    # Serialise one customer's sends (PostgreSQL row lock; SQLite serialises writers anyway).
-    uow.session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
+    # Serialise one customer's sends (PostgreSQL row lock; SQLite has a single writer).
+    if uow.session.get_bind().dialect.name != "sqlite":
+        uow.session.execute(select(Contact.id).where(Contact.id == contact.id).with_for_update())
     replay = _replay(uow.session, client_msg_id, contact.id, inbox_id=inbox.id)
     if replay is not None:
         replayed = uow.session.get(Conversation, replay.conversation_id)
@@ -213,9 +227,11 @@ def do_receive_inbound(uow: UnitOfWork, *, inbox: Inbox, contact: Contact, conte
     if conv.status == "pending":
         conv.status = "open"
         _emit_updated(uow, conv, ["status"], None)
-    contact.last_seen_at = now
+    if contact.last_seen_at is None or now - contact.last_seen_at > LAST_SEEN_RESOLUTION:
+        contact.last_seen_at = now
     msg = _append(uow, conv, sender_type="customer", sender_id=contact.id,
-                  sender_name=contact.name, content=text, client_msg_id=client_msg_id)
+                  sender_name=contact.name, content=text, client_msg_id=client_msg_id,
+                  contact_name=contact.name)
     return Posted(msg, conv, created=True)
 
 

@@ -20,15 +20,11 @@ View = Literal["unassigned", "mine", "all"]
 
 
 def conversation_read(conv: Conversation, contact_name: str = "") -> ConversationRead:
-    data = ConversationRead.model_validate(conv).model_dump()
-    data["contact_name"] = contact_name
-    return ConversationRead(**data)
+    return ConversationRead.model_validate(conv).model_copy(update={"contact_name": contact_name})
 
 
 def message_read(msg: Message, sender_name: str = "") -> MessageRead:
-    data = MessageRead.model_validate(msg).model_dump()
-    data["sender_name"] = sender_name
-    return MessageRead(**data)
+    return MessageRead.model_validate(msg).model_copy(update={"sender_name": sender_name})
 
 
 def list_conversations(
