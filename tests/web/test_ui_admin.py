@@ -155,6 +155,24 @@ def test_admin_resets_a_password(app_client: TestClient, world: World) -> None:
     assert post_login(other, "li@a.example.com", "brand-new-password").status_code == 303
 
 
+def test_admin_changing_own_password_gives_the_current_one(app_client: TestClient,
+                                                          world: World) -> None:
+    csrf = ui_login(app_client, "wang@a.example.com")
+    page = app_client.get("/app/admin/users").text
+    assert 'name="current_password"' in page
+    url = f"/app/admin/users/{world.admin_wang.user_id}/password"
+    r = app_client.post(url, data={"csrf_token": csrf, "password": "brand-new-password",
+                                   "current_password": "wrong-password"},
+                        follow_redirects=False)
+    assert r.status_code == 403
+    assert "当前密码不正确" in r.text
+    r = app_client.post(url, data={"csrf_token": csrf, "password": "brand-new-password",
+                                   "current_password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303
+    other = TestClient(app_client.app, base_url="http://127.0.0.1")
+    assert post_login(other, "wang@a.example.com", "brand-new-password").status_code == 303
+
+
 def test_other_workspace_user_is_not_found(app_client: TestClient, world: World) -> None:
     csrf = ui_login(app_client, "wang@a.example.com")
     r = app_client.post(f"/app/admin/users/{world.agent_b.user_id}/password", data={

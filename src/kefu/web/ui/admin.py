@@ -209,7 +209,10 @@ async def user_password(user_id: str, request: Request) -> Response:
     form = await read_form(request)
 
     def action(uow: UnitOfWork, actor: Actor, t: Translator) -> str:
-        data = UserUpdate.model_validate({"password": field(form, "password")})
+        values = {"password": field(form, "password")}
+        if user_id == actor.user_id:  # changing one's own password needs the current one
+            values["current_password"] = field(form, "current_password")
+        data = UserUpdate.model_validate(values)
         account_actions.do_update_user(uow, actor, user_id, data)
         return "password_reset"
 
