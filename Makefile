@@ -32,6 +32,7 @@ lint: $(STAMP)
 ## Benchmarks with targets; prints figures.
 bench: $(STAMP)
 	$(BIN)/python bench/ws_latency.py
+	$(BIN)/python bench/bot_eval.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

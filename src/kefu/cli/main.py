@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -26,6 +27,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(ws_app, name="workspaces")
 app.add_typer(demo_app, name="demo")
+bot_app = typer.Typer(help="The answering bot", no_args_is_help=True)
+app.add_typer(bot_app, name="bot")
 
 console = Console()
 err = Console(stderr=True)
@@ -117,6 +120,45 @@ def users_create(
                           f"{escape(ws.slug)}")
     except DomainError as exc:
         fail(f"{exc.message} [{exc.code}]")
+
+
+@bot_app.command("eval")
+def bot_eval(queries: Path = typer.Argument(..., help="QUERIES.csv: query,expected_id"),
+             kb: Path = typer.Option(..., "--kb", help="KB.csv: id,question,"
+                                     "similar_questions,answer,category"),
+             as_json: bool = typer.Option(False, "--json", help="Print one JSON object")) -> None:
+    """Evaluate a knowledge base offline (no database): accuracy, OOS, latency."""
+    import json
+
+    from rich.progress import Progress
+
+    from kefu.kb.offline_eval import CsvError, load_queries, run_eval
+
+    try:
+        n = len(load_queries(queries)) if not as_json else 0
+        if n >= 500:
+            with Progress(console=err, transient=True) as bar:
+                task = bar.add_task("matching", total=n)
+                report = run_eval(kb, queries, lambda i: bar.update(task, completed=i))
+        else:
+            report = run_eval(kb, queries)
+    except CsvError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(report.metrics()))
+        return
+    m = report.metrics()
+    for key in ("top1", "top3", "answered_rate", "precision_answered", "oos_precision",
+                "oos_recall", "oos_f1"):
+        console.print(f"{key:20} {m[key]:.3f}")
+    console.print(f"{'latency_p50_ms':20} {report.latency_p50_ms:.2f}")
+    console.print(f"{'latency_p99_ms':20} {report.latency_p99_ms:.2f}")
+    console.print(f"{'build_seconds':20} {report.build_seconds:.2f}")
+    console.print(f"{'n_queries':20} {report.n_queries}")
+    if report.worst_entries:
+        console.print("worst entries (in-scope misses at top-1):")
+        for eid, misses in report.worst_entries:
+            console.print(f"  {escape(eid)}: {misses}")
 
 
 @demo_app.command("load")

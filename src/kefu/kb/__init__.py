@@ -1,0 +1,1 @@
+"""Knowledge center: FAQ entries and the in-memory matching engine."""

@@ -1,0 +1,402 @@
+"""The matching engine: pure, in memory, updated incrementally.
+
+Pipeline for one query (see docs/subsystems/matching.md):
+
+1. normalise (``kefu.nlp.normalise``) and tokenise into two views: words and character n-grams;
+2. BM25 over every standard question and similar phrasing, once per view (terms in more than
+   half of the phrasings are skipped), each view scaled by its best score and the two fused;
+   the best ``pool`` phrasings are kept;
+3. the best ``rerank`` of them get an absolute similarity in [0, 1]: IDF-weighted keyword
+   overlap (F1), character-bigram Dice, fuzzy ratio (rapidfuzz) and the fused BM25;
+4. aggregation per entry: confidence = the best phrasing's similarity, damped by how much of
+   the query the knowledge base's vocabulary covers; the ranking score adds a vote from the
+   entry's other phrasings in the pool and a BM25 score against the entry as one document
+   (all its phrasings together), so entries with many phrasings use them all;
+5. :func:`decide` turns the confidence into answer / clarify / none.
+
+The inverted index keeps postings as numpy arrays plus a small list of appended postings that is
+merged lazily when a token is next queried; removals mark documents dead and fix the corpus
+statistics (document frequency, count, average length) at once, so scores after any sequence of
+``upsert``/``remove`` equal those of a fresh build. Dead documents are compacted away (a rebuild)
+once they make up a quarter of the index.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from rapidfuzz import fuzz
+
+from kefu.nlp.normalise import normalise
+from kefu.nlp.tokenise import DEFAULT_STOP_WORDS, Tokeniser
+
+MAX_QUERY_CHARS = 256
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    question: str
+    phrasings: tuple[str, ...] = ()
+    answer: str = ""
+    category: str = ""
+
+    def texts(self) -> list[str]:
+        seen: set[str] = set()
+        out: list[str] = []
+        for t in (self.question, *self.phrasings):
+            if t and t not in seen:
+                seen.add(t)
+                out.append(t)
+        return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    score: float
+    confidence: float
+    matched_phrasing: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Literal["answer", "clarify", "none"]
+    candidates: tuple[Candidate, ...] = ()
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float = 0.36
+    clarify: float = 0.28
+
+
+def decide(candidates: Sequence[Candidate], answer_threshold: float,
+           clarify_threshold: float, max_clarify: int = 3) -> Decision:
+    """Answer with the top candidate, clarify between the thresholds (up to 3), or none."""
+    if not candidates:
+        return Decision("none")
+    top = candidates[0]
+    if top.confidence >= answer_threshold:
+        return Decision("answer", (top,))
+    if top.confidence >= clarify_threshold:
+        picks = tuple(c for c in candidates[:max_clarify] if c.confidence >= clarify_threshold)
+        return Decision("clarify", picks)
+    return Decision("none")
+
+
+class _Posting:
+    __slots__ = ("extra_ids", "extra_tf", "ids", "tf")
+
+    def __init__(self) -> None:
+        self.ids: NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self.tf: NDArray[np.float32] = np.empty(0, dtype=np.float32)
+        self.extra_ids: list[int] = []
+        self.extra_tf: list[float] = []
+
+    def arrays(self) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        if self.extra_ids:
+            self.ids = np.concatenate([self.ids, np.asarray(self.extra_ids, dtype=np.int64)])
+            self.tf = np.concatenate([self.tf, np.asarray(self.extra_tf, dtype=np.float32)])
+            self.extra_ids = []
+            self.extra_tf = []
+        return self.ids, self.tf
+
+
+class Bm25Index:
+    """An incrementally updatable BM25 inverted index (Okapi BM25, Lucene-style IDF)."""
+
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+        self.postings: dict[str, _Posting] = {}
+        self.df: Counter[str] = Counter()
+        self.doc_len = np.zeros(1024, dtype=np.float32)
+        self.alive = np.zeros(1024, dtype=bool)
+        self.doc_terms: list[tuple[str, ...]] = []
+        self.n_docs = 0  # slots used (alive or dead)
+        self.n_alive = 0
+        self.total_len = 0.0
+
+    def _grow(self, need: int) -> None:
+        cap = len(self.doc_len)
+        if need <= cap:
+            return
+        while cap < need:
+            cap *= 2
+        self.doc_len = np.resize(self.doc_len, cap)
+        self.doc_len[self.n_docs:] = 0
+        alive = np.zeros(cap, dtype=bool)
+        alive[: self.n_docs] = self.alive[: self.n_docs]
+        self.alive = alive
+
+    def add(self, tokens: Sequence[str]) -> int:
+        doc = self.n_docs
+        self._grow(doc + 1)
+        counts = Counter(tokens)
+        for term, tf in counts.items():
+            p = self.postings.get(term)
+            if p is None:
+                p = self.postings[term] = _Posting()
+            p.extra_ids.append(doc)
+            p.extra_tf.append(float(tf))
+        self.df.update(counts.keys())
+        self.doc_terms.append(tuple(counts.keys()))
+        self.doc_len[doc] = len(tokens)
+        self.alive[doc] = True
+        self.n_docs += 1
+        self.n_alive += 1
+        self.total_len += len(tokens)
+        return doc
+
+    def remove(self, doc: int) -> None:
+        if not self.alive[doc]:
+            return
+        self.alive[doc] = False
+        self.df.subtract(self.doc_terms[doc])
+        self.n_alive -= 1
+        self.total_len -= float(self.doc_len[doc])
+
+    def merge(self) -> None:
+        """Turn every pending posting list into arrays (after a bulk build)."""
+        for p in self.postings.values():
+            p.arrays()
+
+    def idf(self, term: str) -> float:
+        df = max(self.df.get(term, 0), 0)
+        return math.log(1.0 + (self.n_alive - df + 0.5) / (df + 0.5))
+
+    def score(self, tokens: Iterable[str], max_df: float = 1.0) -> NDArray[np.float32]:
+        """BM25 of every document slot (dead ones 0). Terms in more than ``max_df`` of the
+        documents are skipped: they cost the most and separate the least."""
+        scores = np.zeros(self.n_docs, dtype=np.float32)
+        if self.n_alive == 0:
+            return scores
+        avgdl = self.total_len / self.n_alive or 1.0
+        k1, b = self.k1, self.b
+        df_cap = max_df * self.n_alive
+        for term, qtf in Counter(tokens).items():
+            p = self.postings.get(term)
+            df = self.df.get(term, 0)
+            if p is None or df <= 0 or (df > df_cap and df > 1):
+                continue
+            ids, tf = p.arrays()
+            norm = k1 * (1.0 - b + b * self.doc_len[ids] / avgdl)
+            scores[ids] += (self.idf(term) * qtf * (k1 + 1.0)) * tf / (tf + norm)
+        scores *= self.alive[: self.n_docs]
+        return scores
+
+
+@dataclass
+class _Doc:
+    entry_id: str
+    text: str
+    norm: str
+    words: tuple[str, ...]  # distinct, as tuples: a third of a frozenset's memory
+    bigrams: tuple[str, ...]
+    alive: bool = True
+
+
+def _bigrams(grams: Sequence[str]) -> frozenset[str]:
+    return frozenset(g for g in grams if len(g) >= 2)
+
+
+def _distinct(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass
+class EngineConfig:
+    word_weight: float = 0.5
+    pool: int = 200
+    rerank: int = 40
+    vote_weight: float = 1.0
+    vote_k: int = 10
+    w_coverage: float = 0.5
+    w_entry: float = 1.0
+    max_df: float = 0.5
+    entry_b: float = 0.75
+    w_keywords: float = 0.35
+    w_chars: float = 0.25
+    w_fuzzy: float = 0.2
+    w_bm25: float = 0.2
+    compact_ratio: float = 0.25
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+class MatchEngine:
+    """All standard questions and phrasings of a knowledge base, searchable in memory."""
+
+    def __init__(self, entries: Iterable[Entry] = (), tokeniser: Tokeniser | None = None,
+                 config: EngineConfig | None = None) -> None:
+        self.tokeniser = tokeniser or Tokeniser(stop_words=DEFAULT_STOP_WORDS)
+        self.config = config or EngineConfig()
+        self.entries: dict[str, Entry] = {}
+        self._reset()
+        self._bulk(entries)
+
+    def _bulk(self, entries: Iterable[Entry]) -> None:
+        for e in entries:
+            self.upsert(e)
+        for index in (self.words, self.chars, self.entry_index):
+            index.merge()
+
+    def _reset(self) -> None:
+        self.words = Bm25Index()
+        self.chars = Bm25Index()
+        # one document per entry: all its phrasings' words (a centroid view)
+        self.entry_index = Bm25Index(b=self.config.entry_b)
+        self.entry_doc: dict[str, int] = {}
+        self.docs: list[_Doc] = []
+        self.entry_docs: dict[str, list[int]] = {}
+        self._dead = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def n_phrasings(self) -> int:
+        return len(self.docs) - self._dead
+
+    # -- updates ---------------------------------------------------------------------------
+    def upsert(self, entry: Entry) -> None:
+        """Add or replace one entry (its question and phrasings), without a rebuild."""
+        if entry.id in self.entries:
+            self._drop(entry.id)
+        self.entries[entry.id] = entry
+        ids: list[int] = []
+        all_words: list[str] = []
+        for text in entry.texts():
+            norm = normalise(text)
+            if not norm:
+                continue
+            # interned: a million phrasings share one string object per distinct token
+            w = [sys.intern(t) for t in self.tokeniser.words(norm)]
+            c = [sys.intern(t) for t in self.tokeniser.chars(norm)]
+            wi = self.words.add(w)
+            ci = self.chars.add(c)
+            assert wi == ci == len(self.docs)
+            self.docs.append(_Doc(entry.id, text, norm, _distinct(w), tuple(_bigrams(c))))
+            ids.append(wi)
+            all_words.extend(w)
+            all_words.extend(c)
+        self.entry_docs[entry.id] = ids
+        self.entry_doc[entry.id] = self.entry_index.add(all_words)
+
+    def remove(self, entry_id: str) -> None:
+        """Remove one entry; unknown ids are ignored."""
+        if entry_id not in self.entries:
+            return
+        self._drop(entry_id)
+        del self.entries[entry_id]
+        if self._dead > max(64, self.config.compact_ratio * len(self.docs)):
+            self.rebuild()
+
+    def _drop(self, entry_id: str) -> None:
+        if entry_id in self.entry_doc:
+            self.entry_index.remove(self.entry_doc.pop(entry_id))
+        for d in self.entry_docs.pop(entry_id, []):
+            self.words.remove(d)
+            self.chars.remove(d)
+            self.docs[d].alive = False
+            self._dead += 1
+
+    def rebuild(self) -> None:
+        """Rebuild the index from the live entries (compaction)."""
+        entries = list(self.entries.values())
+        self.entries = {}
+        self._reset()
+        self._bulk(entries)
+
+    # -- queries ---------------------------------------------------------------------------
+    def _similarity(self, qnorm: str, qwords: frozenset[str], qbigrams: frozenset[str],
+                    doc: _Doc, rel: float) -> float:
+        cfg = self.config
+        shared = qwords.intersection(doc.words)
+        kw = 0.0
+        if shared:
+            s = sum(self.words.idf(t) for t in shared)
+            rec = s / (sum(self.words.idf(t) for t in qwords) or 1.0)
+            prec = s / (sum(self.words.idf(t) for t in doc.words) or 1.0)
+            kw = 2 * rec * prec / (rec + prec) if rec + prec else 0.0
+        ch = 0.0
+        if qbigrams and doc.bigrams:
+            common = len(qbigrams.intersection(doc.bigrams))
+            ch = 2 * common / (len(qbigrams) + len(doc.bigrams))
+        fz = fuzz.ratio(qnorm, doc.norm) / 100.0
+        sim = cfg.w_keywords * kw + cfg.w_chars * ch + cfg.w_fuzzy * fz + cfg.w_bm25 * rel
+        return min(max(sim, 0.0), 1.0)
+
+    def coverage(self, query_words: Sequence[str]) -> float:
+        """IDF-weighted share of the query's words that occur anywhere in the knowledge base."""
+        total = sum(self.words.idf(t) for t in query_words)
+        if total <= 0:
+            return 0.0
+        return sum(self.words.idf(t) for t in query_words if self.words.df.get(t, 0) > 0) / total
+
+    def match(self, query: str, k: int = 5) -> list[Candidate]:
+        """The best ``k`` entries for ``query``, best first (empty if nothing matches)."""
+        qnorm = normalise(query, max_chars=MAX_QUERY_CHARS)
+        if not qnorm or not self.entries or k <= 0:
+            return []
+        cfg = self.config
+        qw = self.tokeniser.words(qnorm)
+        qc = self.tokeniser.chars(qnorm)
+        sw = self.words.score(qw, cfg.max_df)
+        sc = self.chars.score(qc, cfg.max_df)
+        mw = float(sw.max()) if len(sw) else 0.0
+        mc = float(sc.max()) if len(sc) else 0.0
+        if mw <= 0 and mc <= 0:
+            return []
+        fused = np.zeros(len(sw), dtype=np.float32)
+        if mw > 0:
+            fused += cfg.word_weight * sw / mw
+        if mc > 0:
+            fused += (1.0 - cfg.word_weight) * sc / mc
+        pool = min(cfg.pool, int(np.count_nonzero(fused)))
+        if pool <= 0:
+            return []
+        top = np.argpartition(-fused, pool - 1)[:pool]
+        top = top[np.argsort(-fused[top], kind="stable")]
+        fmax = float(fused[top[0]]) or 1.0
+        qwords = frozenset(qw)
+        qbig = _bigrams(qc)
+        # votes: every phrasing in the pool supports its entry with its relative BM25 score
+        votes: dict[str, list[float]] = {}
+        for d in top.tolist():
+            votes.setdefault(self.docs[d].entry_id, []).append(float(fused[d]) / fmax)
+        # full similarity only for the best `rerank` phrasings, best one per entry kept
+        best: dict[str, tuple[float, str]] = {}
+        for d in top[: cfg.rerank].tolist():
+            doc = self.docs[d]
+            sim = self._similarity(qnorm, qwords, qbig, doc, float(fused[d]) / fmax)
+            if doc.entry_id not in best or sim > best[doc.entry_id][0]:
+                best[doc.entry_id] = (sim, doc.text)
+        cov = self.coverage(qw) if cfg.w_coverage else 0.0
+        es = self.entry_index.score([*qw, *qc]) if cfg.w_entry else None
+        emax = float(es.max()) if es is not None and len(es) else 0.0
+        out: list[Candidate] = []
+        k_ = cfg.vote_k
+        for entry_id, (sim, text) in best.items():
+            conf = sim
+            if cfg.w_coverage:
+                conf = (1.0 - cfg.w_coverage) * sim + cfg.w_coverage * sim * cov
+            support = votes[entry_id][1:1 + k_]
+            vote = sum(support) / k_ if k_ > 0 else 0.0
+            score = conf + cfg.vote_weight * vote
+            if es is not None and emax > 0:
+                score += cfg.w_entry * float(es[self.entry_doc[entry_id]]) / emax
+            out.append(Candidate(entry_id, score, conf, text))
+        out.sort(key=lambda c: (-c.score, c.entry_id))
+        return out[:k]
+
+    def decide(self, query: str, k: int = 5) -> Decision:
+        t = self.config.thresholds
+        return decide(self.match(query, k), t.answer, t.clarify)

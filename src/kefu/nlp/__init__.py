@@ -1,0 +1,1 @@
+"""Pure text functions: normalisation and tokenisation (no I/O beyond packaged dictionaries)."""

@@ -1,0 +1,123 @@
+"""The matching engine: behaviour, not accuracy."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from kefu.kb.engine import Candidate, Entry, MatchEngine, decide
+from kefu.nlp.tokenise import DEFAULT_STOP_WORDS, Tokeniser
+
+ENTRIES = [
+    Entry("refund", "怎么申请退款", ("退款怎么操作", "我要退钱", "如何退货退款"), "在订单页申请"),
+    Entry("ship", "什么时候发货", ("多久发货", "快递什么时候到"), "48小时内发货"),
+    Entry("invoice", "怎么开发票", ("可以开发票吗", "发票怎么开"), "在订单页开票"),
+    Entry("pwd", "忘记密码怎么办", ("密码找回", "重置登录密码"), "点忘记密码"),
+    Entry("card", "My card has not arrived", ("When will my card arrive?",), "5 days"),
+]
+
+
+def engine() -> MatchEngine:
+    return MatchEngine(ENTRIES)
+
+
+def test_finds_a_paraphrase() -> None:
+    e = engine()
+    assert e.match("退款要怎么弄", 3)[0].entry_id == "refund"
+    assert e.match("請問什麼時候發貨？", 3)[0].entry_id == "ship"  # traditional, full-width
+    assert e.match("my card still hasn't arrived", 3)[0].entry_id == "card"
+
+
+def test_candidates_are_sorted_and_confidence_bounded() -> None:
+    cands = engine().match("怎么申请退款", 5)
+    assert cands[0].entry_id == "refund"
+    assert cands[0].confidence > 0.9  # the standard question itself
+    assert all(0.0 <= c.confidence <= 1.0 for c in cands)
+    assert [c.score for c in cands] == sorted((c.score for c in cands), reverse=True)
+    assert cands[0].matched_phrasing == "怎么申请退款"
+
+
+def test_synonyms_through_the_engine() -> None:
+    tok = Tokeniser(synonyms=[["快递", "物流"]], stop_words=DEFAULT_STOP_WORDS)
+    e = MatchEngine(ENTRIES, tokeniser=tok)
+    assert e.match("物流什么时候到", 1)[0].entry_id == "ship"
+
+
+@pytest.mark.parametrize("query", ["", "   ", "😀😀😀", "。。。！！？？", "🎉" * 5000])
+def test_nothing_to_match_gives_none(query: str) -> None:
+    e = engine()
+    assert e.match(query, 3) == []
+    assert e.decide(query).kind == "none"
+
+
+def test_huge_query_does_not_crash() -> None:
+    e = engine()
+    e.match("退款" * 5000, 3)
+    e.match("x" * 10_000, 3)
+    assert e.match("", 0) == []
+
+
+def test_empty_engine() -> None:
+    assert MatchEngine().match("退款", 3) == []
+
+
+def cand(conf: float, eid: str = "a") -> Candidate:
+    return Candidate(eid, conf, conf, "q")
+
+
+def test_thresholds_drive_decide() -> None:
+    cands = [cand(0.7, "a"), cand(0.5, "b"), cand(0.45, "c"), cand(0.41, "d"), cand(0.2, "e")]
+    assert decide(cands, 0.6, 0.4).kind == "answer"
+    assert decide(cands, 0.6, 0.4).candidates == (cands[0],)
+    clar = decide(cands[1:], 0.6, 0.4)
+    assert clar.kind == "clarify"
+    assert [c.entry_id for c in clar.candidates] == ["b", "c", "d"]  # at most 3
+    assert [c.entry_id for c in decide(cands[1:], 0.6, 0.48).candidates] == ["b"]
+    assert decide(cands[4:], 0.6, 0.4).kind == "none"
+    assert decide([], 0.6, 0.4).kind == "none"
+
+
+def test_unrelated_question_is_not_answered() -> None:
+    assert engine().decide("今天北京天气怎么样").kind != "answer"
+
+
+def test_incremental_updates_equal_a_fresh_build() -> None:
+    rng = random.Random(7)
+    words = ["退款", "发货", "快递", "发票", "密码", "会员", "积分", "优惠券", "订单", "地址",
+             "售后", "换货", "价格", "库存"]
+    pool = [Entry(f"e{i}", "".join(rng.sample(words, 3)),
+                  tuple("".join(rng.sample(words, 2)) for _ in range(3)))
+            for i in range(40)]
+    inc = MatchEngine(pool[:20])
+    live = {e.id: e for e in pool[:20]}
+    for step in range(60):
+        if step % 3 == 2 and live:
+            victim = rng.choice(sorted(live))
+            inc.remove(victim)
+            del live[victim]
+        else:
+            e = rng.choice(pool)
+            e = Entry(e.id, e.question, (*e.phrasings, "".join(rng.sample(words, 2))))
+            inc.upsert(e)
+            live[e.id] = e
+        if step % 10 == 0:
+            inc.match("退款", 3)  # interleave queries with edits (lazy merges)
+    fresh = MatchEngine(live.values())
+    assert set(inc.entries) == set(fresh.entries)
+    assert inc.n_phrasings == fresh.n_phrasings
+    queries = ["".join(rng.sample(words, 2)) for _ in range(40)] + words
+    for q in queries:
+        a, b = inc.match(q, 5), fresh.match(q, 5)
+        assert [c.entry_id for c in a] == [c.entry_id for c in b], q
+        assert [c.confidence for c in a] == pytest.approx([c.confidence for c in b], abs=1e-5)
+
+
+def test_remove_and_compaction() -> None:
+    e = MatchEngine([Entry(f"x{i}", f"问题{i}号退款") for i in range(200)] + ENTRIES)
+    for i in range(200):
+        e.remove(f"x{i}")
+    e.remove("unknown")
+    assert len(e) == len(ENTRIES)
+    assert len(e.docs) < 200  # compacted
+    assert e.match("怎么申请退款", 1)[0].entry_id == "refund"
