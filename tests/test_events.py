@@ -108,6 +108,14 @@ CASES: dict[str, list[Case]] = {
     "user.updated": [case("any", lambda: _ev("user.updated", user_id=AGENT,
                                              changed=["password"]))],
     "team.changed": [case("any", lambda: _ev("team.changed", team_id="tm01"))],
+    "kb.entry_changed": [
+        case("edited", lambda: _ev("kb.entry_changed", entry_id="kb01")),
+        case("deleted", lambda: _ev("kb.entry_changed", entry_id="kb01", deleted=True)),
+    ],
+    "kb.dictionary_changed": [case("any", lambda: _ev("kb.dictionary_changed"))],
+    "kb.smalltalk_changed": [case("any", lambda: _ev("kb.smalltalk_changed"))],
+    "kb.document_changed": [case("any", lambda: _ev("kb.document_changed",
+                                                    document_id="dc01"))],
 }
 
 

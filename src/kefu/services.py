@@ -15,6 +15,7 @@ from kefu.core.events import EventBus, LocalBroker
 from kefu.core.jobs import JobQueue, JobRunner
 from kefu.core.ratelimit import FailureLimiter
 from kefu.core.uow import UowFactory
+from kefu.kb.index import KbIndex
 from kefu.realtime import listeners as realtime_listeners
 from kefu.realtime.hub import Hub
 
@@ -34,6 +35,7 @@ class Services:
     uows: UowFactory
     clock: Clock
     login_limiter: FailureLimiter
+    kb: KbIndex
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -53,7 +55,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                       serialize_writes=engine.dialect.name == "sqlite")
     runner = JobRunner(jobs, uows)
     realtime_listeners.register(bus, broker)
+    kb = KbIndex(uows)
+    kb.background = not inline_jobs
+    kb.register(bus)
     return Services(settings=settings, engine=engine, sessions=sessions, bus=bus, broker=broker,
-                    hub=hub, jobs=jobs, runner=runner, uows=uows, clock=clock,
+                    hub=hub, jobs=jobs, runner=runner, uows=uows, clock=clock, kb=kb,
                     login_limiter=FailureLimiter(settings.login_max_failures,
                                                  settings.login_window_seconds))

@@ -9,17 +9,19 @@ from kefu.core.errors import PermissionDenied
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(
         {"admin.manage", "conversation.read", "conversation.reply", "conversation.manage",
-         "conversation.assign_others", "contact.read", "contact.write"}
+         "conversation.assign_others", "contact.read", "contact.write", "kb.read", "kb.write",
+         "bot.manage"}
     ),
     "supervisor": frozenset(
         {"conversation.read", "conversation.reply", "conversation.manage",
-         "conversation.assign_others", "contact.read", "contact.write", "admin.read"}
+         "conversation.assign_others", "contact.read", "contact.write", "admin.read",
+         "kb.read", "kb.write", "bot.manage"}
     ),
     "agent": frozenset(
         {"conversation.read", "conversation.reply", "conversation.manage", "contact.read",
-         "contact.write"}
+         "contact.write", "kb.read"}
     ),
-    "inspector": frozenset({"conversation.read", "contact.read"}),
+    "inspector": frozenset({"conversation.read", "contact.read", "kb.read"}),
 }
 
 

@@ -40,6 +40,9 @@ class Event(BaseModel):
 
 
 Handler = Callable[[Event], None]
+#: a job listener's choice for one event: ``(kind, payload, idempotency key)`` or None
+JobSpec = tuple[str, dict[str, Any], str | None]
+JobSelector = Callable[[Event], JobSpec | None]
 
 
 class EventBus:
@@ -48,7 +51,23 @@ class EventBus:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._any: list[Handler] = []
+        self._jobs: dict[str, list[JobSelector]] = defaultdict(list)
         self._lock = threading.Lock()
+
+    def subscribe_job(self, event_type: str, selector: JobSelector) -> None:
+        """A *job* listener: when an event of this type is emitted, ``selector`` (pure, fast)
+        may name a job; the unit of work enqueues it in the same transaction as the change,
+        so the reaction exists exactly when the change committed."""
+        with self._lock:
+            self._jobs[event_type].append(selector)
+
+    def jobs_for(self, event: Event) -> list[JobSpec]:
+        out: list[JobSpec] = []
+        for selector in self._jobs.get(event.type, ()):
+            spec = selector(event)
+            if spec is not None:
+                out.append(spec)
+        return out
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         with self._lock:

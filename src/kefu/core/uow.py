@@ -46,6 +46,8 @@ class UnitOfWork:
             # a read-only unit never commits, so its events would announce nothing
             raise RuntimeError(f"read-only unit of work cannot emit {event.type!r}")
         self.events.append(event)
+        for kind, payload, key in self.bus.jobs_for(event):
+            self.enqueue(kind, payload, key=key)
 
     def enqueue(
         self, kind: str, payload: dict[str, Any], *, key: str | None = None, delay: float = 0

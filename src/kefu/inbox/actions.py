@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -156,12 +157,13 @@ def _contact_name(session: Session, conv: Conversation) -> str:
 
 def _append(uow: UnitOfWork, conv: Conversation, *, sender_type: str, sender_id: str | None,
             sender_name: str, content: str, private: bool = False,
-            client_msg_id: str | None = None, contact_name: str | None = None) -> Message:
+            client_msg_id: str | None = None, contact_name: str | None = None,
+            meta: dict[str, Any] | None = None) -> Message:
     now = uow.clock.now()
     seq = _bump(uow.session, conv, now=now, preview=None if private else content[:200])
     msg = Message(id=new_id(), workspace_id=conv.workspace_id, conversation_id=conv.id,
                   seq=seq, sender_type=sender_type, sender_id=sender_id, private=private,
-                  content=content, client_msg_id=client_msg_id, created_at=now)
+                  content=content, client_msg_id=client_msg_id, meta=meta, created_at=now)
     uow.session.add(msg)
     uow.session.flush()
     if contact_name is None:
@@ -216,8 +218,9 @@ def do_receive_inbound(uow: UnitOfWork, *, inbox: Inbox, contact: Contact, conte
     if found is not None:
         conv = found
     else:
+        start = "bot" if (inbox.settings or {}).get("bot_enabled") else "queued"
         conv = Conversation(id=new_id(), workspace_id=inbox.workspace_id, inbox_id=inbox.id,
-                            contact_id=contact.id, status="queued", priority="normal",
+                            contact_id=contact.id, status=start, priority="normal",
                             last_seq=0, last_message_preview="", last_activity_at=now,
                             created_at=now)
         uow.session.add(conv)
@@ -359,6 +362,26 @@ def do_set_status(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
         _emit_updated(uow, conv, ["status", "assignee_id"], actor.user_id)
     else:
         _emit_updated(uow, conv, ["status"], actor.user_id)
+    _activity(uow, conv, label)
+    return conv
+
+
+def do_bot_message(uow: UnitOfWork, conv: Conversation, *, content: str, sender_name: str,
+                   meta: dict[str, Any] | None = None) -> Message:
+    """A message from the answering bot (or an automatic reply), shown to the customer."""
+    if conv.status == "resolved":
+        raise Conflict("会话已结束 / The conversation is resolved", code="conversation_resolved")
+    return _append(uow, conv, sender_type="bot", sender_id=None, sender_name=sender_name,
+                   content=_clean_text(content), meta=meta)
+
+
+def do_handoff(uow: UnitOfWork, conv: Conversation, *, label: str) -> Conversation:
+    """The bot hands the conversation to the human queue; ``label`` says why (activity line).
+    Only a conversation still with the bot moves; anything else is left alone."""
+    if conv.status != "bot":
+        return conv
+    conv.status = "queued"
+    _emit_updated(uow, conv, ["status"], None)
     _activity(uow, conv, label)
     return conv
 

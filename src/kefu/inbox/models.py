@@ -79,4 +79,7 @@ class Message(IdMixin, Base):
     private: Mapped[bool] = mapped_column(Boolean, default=False)
     content: Mapped[str] = mapped_column(Text)
     client_msg_id: Mapped[str | None] = mapped_column(String(64))
+    #: structured extras shown with the text: a bot answer's entry, related questions and
+    #: feedback buttons, or the options of a "您是想问…" turn (see ``bot.policy``)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]

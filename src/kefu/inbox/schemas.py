@@ -24,6 +24,8 @@ class WebchatSettings(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list, max_length=50)
     require_verified_identity: bool = False
     color: str = Field(default="#1f6feb", pattern=r"^#[0-9a-fA-F]{6}$")
+    #: new conversations start with the answering bot (status ``bot``) instead of the queue
+    bot_enabled: bool = False
 
 
 class InboxCreate(BaseModel):
@@ -69,6 +71,7 @@ class MessageRead(BaseModel):
     private: bool
     content: str
     client_msg_id: str | None
+    meta: dict[str, Any] | None = None
     created_at: datetime
 
 

@@ -19,6 +19,7 @@ def visitor_message(message: MessageRead) -> dict[str, Any]:
         "sender_type": message.sender_type,
         "sender_name": message.sender_name if message.sender_type != "customer" else "",
         "content": message.content,
+        "meta": message.meta,
         "client_msg_id": message.client_msg_id if message.sender_type == "customer" else None,
         "created_at": message.created_at.isoformat(),
     }

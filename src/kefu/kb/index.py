@@ -1,0 +1,235 @@
+"""The per-workspace, in-memory knowledge index of this process.
+
+Built from the database the first time a workspace is used (``warm`` builds them all at start)
+and kept current by the ``kb.*`` events: one entry's edit is one ``MatchEngine.upsert`` (no
+rebuild); a dictionary change (synonyms, terms, stop words) rebuilds that workspace's engine
+off to the side and swaps it in. Only published entries are indexed; validity dates are checked
+at query time, so a 双11 policy switches itself on and off with no timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kefu.core.events import Event, EventBus
+from kefu.kb.engine import Candidate, Entry, MatchEngine
+from kefu.kb.events import DictionaryChanged, DocumentChanged, EntryChanged, SmallTalkChanged
+from kefu.kb.models import FaqEntry, SmallTalk, Synonym
+from kefu.nlp.tokenise import DEFAULT_STOP_WORDS, Tokeniser
+
+if TYPE_CHECKING:
+    from kefu.core.uow import UowFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    id: str
+    question: str
+    answer: str
+    channel_answers: dict[str, str]
+    related_ids: tuple[str, ...]
+    category_id: str | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+    def valid_at(self, now: datetime) -> bool:
+        return ((self.valid_from is None or self.valid_from <= now)
+                and (self.valid_until is None or now < self.valid_until))
+
+    def answer_for(self, channel: str) -> str:
+        return self.channel_answers.get(channel) or self.answer
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A candidate entry with what the bot and the agents' panel show of it."""
+
+    entry: EntryInfo
+    confidence: float
+    score: float
+    matched: str
+
+
+def _entry(row: FaqEntry) -> Entry:
+    return Entry(id=row.id, question=row.question,
+                 phrasings=(*row.phrasings, *row.keywords), answer=row.answer)
+
+
+def _info(row: FaqEntry) -> EntryInfo:
+    return EntryInfo(id=row.id, question=row.question, answer=row.answer,
+                     channel_answers=dict(row.channel_answers),
+                     related_ids=tuple(row.related_ids), category_id=row.category_id,
+                     valid_from=row.valid_from, valid_until=row.valid_until)
+
+
+def build_tokeniser(session: Session, workspace_id: str) -> Tokeniser:
+    terms: list[str] = []
+    groups: list[list[str]] = []
+    stop = set(DEFAULT_STOP_WORDS)
+    for syn in session.scalars(select(Synonym).where(Synonym.workspace_id == workspace_id)
+                               .order_by(Synonym.created_at, Synonym.id)):
+        if syn.kind == "synonym":
+            groups.append(list(syn.terms))
+        elif syn.kind == "term":
+            terms.extend(syn.terms)
+        elif syn.kind == "stop":
+            stop.update(syn.terms)
+    return Tokeniser(terms=terms, synonyms=groups, stop_words=stop)
+
+
+@dataclass
+class WorkspaceKb:
+    workspace_id: str
+    engine: MatchEngine
+    info: dict[str, EntryInfo]
+    smalltalk: MatchEngine
+    replies: dict[str, str]
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @classmethod
+    def load(cls, session: Session, workspace_id: str) -> WorkspaceKb:
+        tok = build_tokeniser(session, workspace_id)
+        rows = list(session.scalars(select(FaqEntry).where(
+            FaqEntry.workspace_id == workspace_id, FaqEntry.status == "published")))
+        engine = MatchEngine((_entry(r) for r in rows), tokeniser=tok)
+        kb = cls(workspace_id, engine, {r.id: _info(r) for r in rows},
+                 MatchEngine(tokeniser=tok), {})
+        kb.load_smalltalk(session)
+        return kb
+
+    def load_smalltalk(self, session: Session) -> None:
+        items = list(session.scalars(select(SmallTalk).where(
+            SmallTalk.workspace_id == self.workspace_id)))
+        engine = MatchEngine((Entry(id=s.id, question=s.phrasings[0],
+                                    phrasings=tuple(s.phrasings[1:])) for s in items),
+                             tokeniser=self.engine.tokeniser)
+        with self.lock:
+            self.smalltalk = engine
+            self.replies = {s.id: s.reply for s in items}
+
+    def apply(self, row: FaqEntry | None, entry_id: str) -> None:
+        with self.lock:
+            if row is None or row.status != "published":
+                self.engine.remove(entry_id)
+                self.info.pop(entry_id, None)
+            else:
+                self.engine.upsert(_entry(row))
+                self.info[row.id] = _info(row)
+
+    def search(self, text: str, *, now: datetime, k: int = 5,
+               include_invalid: bool = False) -> list[Hit]:
+        with self.lock:
+            cands: list[Candidate] = self.engine.match(text, k=k + 5)
+            hits = [Hit(self.info[c.entry_id], c.confidence, c.score, c.matched_phrasing)
+                    for c in cands if c.entry_id in self.info]
+        if not include_invalid:
+            hits = [h for h in hits if h.entry.valid_at(now)]
+        return hits[:k]
+
+
+class KbIndex:
+    """The knowledge index of every workspace this process serves."""
+
+    def __init__(self, uows: UowFactory) -> None:
+        self.uows = uows
+        self._kbs: dict[str, WorkspaceKb] = {}
+        self._lock = threading.Lock()
+        #: entry changes seen while a workspace is being rebuilt, replayed after the swap
+        self._replay: dict[str, list[EntryChanged]] = {}
+        #: rebuilds run on a thread in production, inline in tests
+        self.background = True
+
+    def get(self, workspace_id: str) -> WorkspaceKb:
+        kb = self._kbs.get(workspace_id)
+        if kb is not None:
+            return kb
+        with self._lock:
+            kb = self._kbs.get(workspace_id)
+            if kb is None:
+                with self.uows(readonly=True) as uow:
+                    kb = WorkspaceKb.load(uow.session, workspace_id)
+                self._kbs[workspace_id] = kb
+            return kb
+
+    def warm(self, workspace_ids: Iterable[str]) -> None:
+        for ws in workspace_ids:
+            self.get(ws)
+
+    def search(self, workspace_id: str, text: str, *, now: datetime, k: int = 5,
+               include_invalid: bool = False) -> list[Hit]:
+        return self.get(workspace_id).search(text, now=now, k=k, include_invalid=include_invalid)
+
+    def smalltalk(self, workspace_id: str, text: str, threshold: float = 0.6
+                  ) -> tuple[str, float] | None:
+        kb = self.get(workspace_id)
+        with kb.lock:
+            cands = kb.smalltalk.match(text, k=1)
+            if not cands or cands[0].confidence < threshold:
+                return None
+            return kb.replies[cands[0].entry_id], cands[0].confidence
+
+    def entry(self, workspace_id: str, entry_id: str) -> EntryInfo | None:
+        return self.get(workspace_id).info.get(entry_id)
+
+    # -- following the events ----------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        ws = event.workspace_id
+        if ws not in self._kbs:
+            return  # built from the database on first use: nothing to follow yet
+        if isinstance(event, EntryChanged):
+            with self._lock:
+                if ws in self._replay:
+                    self._replay[ws].append(event)
+            self._apply(self._kbs[ws], event)
+        elif isinstance(event, SmallTalkChanged):
+            with self.uows(readonly=True) as uow:
+                self._kbs[ws].load_smalltalk(uow.session)
+        elif isinstance(event, DictionaryChanged):
+            self._rebuild(ws)
+
+    def _apply(self, kb: WorkspaceKb, event: EntryChanged) -> None:
+        with self.uows(readonly=True) as uow:
+            row = None if event.deleted else uow.session.get(FaqEntry, event.entry_id)
+            kb.apply(row, event.entry_id)
+
+    def _rebuild(self, workspace_id: str) -> None:
+        with self._lock:
+            self._replay.setdefault(workspace_id, [])
+
+        def run() -> None:
+            try:
+                with self.uows(readonly=True) as uow:
+                    kb = WorkspaceKb.load(uow.session, workspace_id)
+                while True:  # replay what changed while loading, then swap
+                    with self._lock:
+                        pending = self._replay.get(workspace_id, [])
+                        if not pending:
+                            self._replay.pop(workspace_id, None)
+                            self._kbs[workspace_id] = kb
+                            return
+                        self._replay[workspace_id] = []
+                    for ev in pending:
+                        self._apply(kb, ev)
+            except Exception:
+                with self._lock:
+                    self._replay.pop(workspace_id, None)
+                log.exception("rebuilding the knowledge index of %s failed", workspace_id)
+
+        if self.background:
+            threading.Thread(target=run, name="kefu-kb-rebuild", daemon=True).start()
+        else:
+            run()
+
+    def register(self, bus: EventBus) -> None:
+        for kind in (EntryChanged, DictionaryChanged, SmallTalkChanged, DocumentChanged):
+            bus.subscribe(kind.model_fields["type"].default, self.on_event)
