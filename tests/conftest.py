@@ -108,6 +108,7 @@ def svc(settings: Settings, engine: Engine, connection: Connection,
     services.uows = UowFactory(services.sessions, bus=services.bus, clock=clock,
                                jobs=services.jobs)
     services.runner.uows = services.uows
+    services.kb.uows = services.uows
     return services
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from kefu.bot import listeners as bot_listeners
 from kefu.config import Settings
 from kefu.core.clock import Clock, SystemClock
 from kefu.core.db import make_engine, make_session_factory
@@ -58,6 +59,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     kb = KbIndex(uows)
     kb.background = not inline_jobs
     kb.register(bus)
+    bot_listeners.register(bus, jobs, kb)
     return Services(settings=settings, engine=engine, sessions=sessions, bus=bus, broker=broker,
                     hub=hub, jobs=jobs, runner=runner, uows=uows, clock=clock, kb=kb,
                     login_limiter=FailureLimiter(settings.login_max_failures,

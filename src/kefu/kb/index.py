@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -177,6 +177,10 @@ class KbIndex:
             if not cands or cands[0].confidence < threshold:
                 return None
             return kb.replies[cands[0].entry_id], cands[0].confidence
+
+    def passage(self, workspace_id: str, text: str) -> Any:
+        """The best document passage for ``text`` (None until documents are indexed)."""
+        return None
 
     def entry(self, workspace_id: str, entry_id: str) -> EntryInfo | None:
         return self.get(workspace_id).info.get(entry_id)
