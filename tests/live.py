@@ -43,6 +43,16 @@ def wait_ready(base: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"server at {base} not ready after {timeout}s")
 
 
+def set_demo_bot(svc: Services, inbox_id: str, *, on: bool) -> None:
+    """Switch the answering bot of a demo inbox on or off (as its admin would)."""
+    from kefu.inbox.models import Inbox
+
+    with svc.uows() as uow:
+        inbox = uow.session.get(Inbox, inbox_id)
+        assert inbox is not None
+        inbox.settings = {**inbox.settings, "bot_enabled": on}
+
+
 @dataclass
 class Live:
     base: str
@@ -52,13 +62,16 @@ class Live:
 
 
 @contextmanager
-def live_server(data_dir: Path, database_url: str | None = None) -> Iterator[Live]:
-    """kefu in a background thread; the demo workspace loaded."""
+def live_server(data_dir: Path, database_url: str | None = None, *,
+                bot: bool = False) -> Iterator[Live]:
+    """kefu in a background thread; the demo workspace loaded (its bot off unless ``bot``:
+    transport tests want to see only what they send)."""
     settings = Settings(env="test", data_dir=data_dir, database_url=database_url or "",
                         secret_key=SECRET, embedded_worker=True, port=free_port())
     svc = build_services(settings)
     upgrade(svc.engine)
     info = load_demo(svc.uows)
+    set_demo_bot(svc, info.inbox_id, on=bot)
     app = create_app(settings, services=svc)
     config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
                             ws="websockets-sansio", lifespan="on")

@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from kefu.accounts import actions as account_actions
+from kefu.accounts.actor import Actor
 from kefu.accounts.models import Workspace
 from kefu.accounts.queries import actor_for
 from kefu.accounts.schemas import TeamCreate, UserCreate
 from kefu.contacts import actions as contact_actions
-from kefu.core.uow import UowFactory
+from kefu.core.uow import UnitOfWork, UowFactory
 from kefu.inbox import actions as inbox_actions
 from kefu.inbox.models import Inbox
-from kefu.inbox.schemas import InboxCreate, WebchatSettings
+from kefu.inbox.schemas import InboxCreate, InboxUpdate, WebchatSettings
+from kefu.kb import actions as kb_actions
+from kefu.kb.schemas import EntryCreate, SmallTalkCreate, SynonymCreate
 
 DEMO_SLUG = "xianguo"
 DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105 - printed at start; demo only
@@ -47,6 +50,94 @@ DEMO_HISTORY: list[tuple[str, str, bool, list[tuple[str, str]], str]] = [
         ("agent", "您好，满199减30的活动到11月11日24点结束，下单时会自动计算。"),
     ], "pending"),
 ]
+
+
+# (key, category, question, phrasings, answer, related keys, extra fields)
+DEMO_KB: list[tuple[str, str, str, list[str], str, list[str], dict[str, object]]] = [
+    ("ship", "物流配送", "什么时候发货", ["多久发货", "下单后几天发货", "今天下单什么时候发",
+     "什么时候能发货"], "下单后 24 小时内发货（预售商品以商品页时间为准），顺丰冷链配送，发货后"
+     "短信通知运单号。", ["track"], {"tags": ["物流"]}),
+    ("address", "物流配送", "可以修改收货地址吗", ["地址写错了怎么办", "怎么改地址",
+     "修改收货地址"], "发货前可以修改：在“我的订单”里点“修改地址”，或把新地址发给客服。已发货"
+     "的订单需要联系快递改派。", [], {"tags": ["物流"]}),
+    ("track", "物流配送", "怎么查物流", ["快递到哪了", "物流信息怎么查", "我的快递到哪里了",
+     "为什么物流不更新"], "在“我的订单-查看物流”可以看到顺丰的实时轨迹；超过 48 小时没有更新，"
+     "请转人工帮您催件。", [], {"tags": ["物流"]}),
+    ("area", "物流配送", "配送范围有哪些", ["你们发哪些地方", "新疆西藏能发吗", "偏远地区能送吗"],
+     "全国大部分地区可配送；新疆、西藏、青海因冷链时效原因暂不配送生鲜。", [], {}),
+    ("fee", "物流配送", "运费怎么算", ["包邮吗", "多少钱包邮", "运费多少"],
+     "单笔满 99 元包邮，不满 99 元收取 10 元冷链运费。", [], {}),
+    ("bad", "售后服务", "水果坏了怎么办", ["收到的水果烂了", "有坏果怎么赔", "坏果理赔",
+     "芒果坏了"], "签收后 48 小时内在“我的订单-申请售后”上传照片，坏果按实际数量退款，无需退回。",
+     ["refund"], {"tags": ["售后"]}),
+    ("return", "售后服务", "如何申请退货", ["怎么退货", "可以退货吗", "不想要了能退吗",
+     "七天无理由退货吗"], "生鲜水果不支持七天无理由退货；如有质量问题，签收后 48 小时内申请售后"
+     "即可。", ["bad"], {"tags": ["售后"]}),
+    ("refund", "售后服务", "退款多久到账", ["退款什么时候到", "钱什么时候退回来", "退款进度"],
+     "售后审核通过后原路退款：微信/支付宝 1-3 个工作日，银行卡 3-7 个工作日。", [],
+     {"tags": ["售后"]}),
+    ("invoice", "订单与支付", "可以开发票吗", ["怎么开发票", "发票怎么开", "能开专票吗"],
+     "订单完成后在“我的订单-申请发票”开具电子普通发票；需要增值税专用发票请联系人工客服。",
+     [], {"channel_answers": {"wechat": "公众号菜单“我的-订单”里点“申请发票”即可开具电子发票。"}}),
+    ("pay", "订单与支付", "支持哪些支付方式", ["能用花呗吗", "可以信用卡支付吗", "怎么付款"],
+     "支持微信支付、支付宝（含花呗）、银联信用卡和储蓄卡。", [], {}),
+    ("cancel", "订单与支付", "订单怎么取消", ["取消订单", "不想买了怎么取消", "下错单了"],
+     "未发货订单可在“我的订单”中直接取消，款项原路退回；已发货订单请拒收或申请售后。", [], {}),
+    ("cherry", "商品咨询", "车厘子是什么规格", ["车厘子多大", "车厘子几J的", "樱桃规格"],
+     "智利进口车厘子 JJ 级（果径 28-30mm），2.5kg 礼盒装。", ["keep"], {"tags": ["车厘子"]}),
+    ("keep", "商品咨询", "水果怎么保存", ["芒果怎么放", "车厘子要冷藏吗", "怎么储存水果"],
+     "车厘子、葡萄请 0-4℃ 冷藏；芒果、牛油果常温放置催熟，熟后再冷藏。", [], {}),
+    ("d11", "活动优惠", "双11活动规则", ["双11有什么优惠", "双十一满减", "双11活动"],
+     "双11期间全场满 199 减 30，可与店铺优惠券叠加；活动截止 11 月 11 日 24:00。", [],
+     {"tags": ["双11"], "valid_from": "2026-11-01T00:00:00+08:00",
+      "valid_until": "2026-11-12T00:00:00+08:00"}),
+    ("member", "活动优惠", "会员有什么权益", ["怎么成为会员", "会员折扣", "VIP有什么好处"],
+     "累计消费满 500 元自动成为会员，享 95 折、生日礼券和优先发货。", [], {}),
+    ("coupon", "活动优惠", "优惠券怎么用", ["优惠券在哪里", "为什么优惠券用不了", "怎么领券"],
+     "结算页会自动选择可用的最大优惠券；券不可用时请查看券面的使用门槛和有效期。", [], {}),
+    ("gift", "商品咨询", "可以送礼吗", ["能写贺卡吗", "送人可以不放价格单吗", "有礼品包装吗"],
+     "下单时备注“送礼”即可免费附贺卡，包裹内不放价格单。", [], {}),
+    ("hours", "售后服务", "客服工作时间", ["客服几点上班", "客服什么时候在线"],
+     "人工客服每天 08:00-22:00 在线，其他时间可以留言，我们上班后第一时间联系您。", [], {}),
+]
+DEMO_SYNONYMS = [["快递", "物流"], ["车厘子", "樱桃"], ["退款", "退钱"]]
+DEMO_SMALLTALK = [
+    (["你好", "您好", "在吗", "hi", "hello"],
+     "您好！我是鲜果优选的智能助手小鲜，请问有什么可以帮您？"),
+    (["谢谢", "多谢", "好的谢谢", "thanks"], "不客气，很高兴能帮到您～"),
+    (["你是机器人吗", "你是谁", "你是真人吗"],
+     "我是智能助手小鲜，可以回答常见问题；需要人工服务请输入“转人工”。"),
+    (["再见", "拜拜", "bye"], "感谢您的咨询，祝您生活愉快，再见～"),
+]
+
+
+def _load_kb(uow: UnitOfWork, admin: Actor, inbox_id: str) -> None:
+    from kefu.bot.actions import do_update_config
+    from kefu.bot.schemas import BotConfig, BusinessHours, SuggestRule
+
+    ids: dict[str, str] = {}
+    for key, category, question, phrasings, answer, _related, extra in DEMO_KB:
+        cat = kb_actions.ensure_category_path(uow, admin, category)
+        ids[key] = kb_actions.do_create_entry(uow, admin, EntryCreate.model_validate({
+            "question": question, "phrasings": phrasings, "answer": answer,
+            "category_id": cat, "status": "published", **extra})).id
+    for key, *_rest, related, _extra in DEMO_KB:
+        if related:
+            from kefu.kb.schemas import EntryUpdate
+
+            kb_actions.do_update_entry(uow, admin, ids[key], EntryUpdate(
+                related_ids=[ids[r] for r in related]))
+    for group in DEMO_SYNONYMS:
+        kb_actions.do_create_synonym(uow, admin, SynonymCreate(terms=group))
+    for phrasings, reply in DEMO_SMALLTALK:
+        kb_actions.do_create_smalltalk(uow, admin, SmallTalkCreate(phrasings=phrasings,
+                                                                   reply=reply))
+    every_day = {d: ["08:00-22:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    do_update_config(uow, admin, inbox_id, BotConfig(
+        name="小鲜", greeting="您好，我是鲜果优选的智能助手小鲜，有什么可以帮您？",
+        hours=BusinessHours(enabled=True, weekly=every_day),
+        suggest_rules=[SuggestRule(attribute="order_status", value="shipped",
+                                   entry_ids=[ids["track"], ids["bad"]])]))
 
 
 @dataclass(frozen=True)
@@ -98,4 +189,7 @@ def load_demo(uows: UowFactory) -> DemoInfo:
                     inbox_actions.do_agent_reply(uow, agent, conv_id, content=text)
             if conv_id is not None and status in ("resolved", "pending"):
                 inbox_actions.do_set_status(uow, agent, conv_id, status=status)
+        _load_kb(uow, admin, inbox.id)
+        settings = WebchatSettings.model_validate({**inbox.settings, "bot_enabled": True})
+        inbox_actions.do_update_inbox(uow, admin, inbox.id, InboxUpdate(settings=settings))
         return DemoInfo(ws.id, inbox.id, created=True)

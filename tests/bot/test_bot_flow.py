@@ -313,3 +313,34 @@ def test_suggestions(uows, world, bot, svc):
         got = suggestions(uow.session, svc.kb, inbox, now=T0,
                           page_url="https://shop.example.com/invoice/1")
     assert got[0] == {"entry_id": bot["invoice"], "question": "怎么开发票"}
+
+
+GUIDE = """# 冷链配送说明
+
+## 包装
+
+所有水果使用泡沫箱加冰袋包装，夏季额外放置两个冰袋，保证运输途中温度在 0-8℃。
+
+## 签收
+
+请在签收时当面开箱检查；如果外箱破损严重，可以直接拒收，我们会安排补发。
+"""
+
+
+def test_answers_from_a_document_passage(uows, world, bot):
+    from kefu.kb.documents import do_delete_document, do_import_document
+
+    with uows() as uow:
+        doc = do_import_document(uow, world.admin_wang, data=GUIDE.encode(),
+                                 filename="冷链配送说明.md")
+        doc_id = doc.id
+    conv_id, _ = customer_says(uows, world.inbox_a, "外箱破损严重可以拒收吗")
+    reply = last_bot(uows, conv_id)
+    assert reply.meta is not None and reply.meta["kind"] == "passage"
+    assert reply.meta["document_id"] == doc_id and reply.meta["feedback"] is True
+    assert "拒收" in reply.content and "冷链配送说明" in reply.content
+    assert turns(uows, conv_id)[-1].decision == "passage"
+    with uows() as uow:
+        do_delete_document(uow, world.admin_wang, doc_id)
+    customer_says(uows, world.inbox_a, "外箱破损严重可以拒收吗")
+    assert turns(uows, conv_id)[-1].decision in ("none", "handoff")

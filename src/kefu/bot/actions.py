@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from kefu.accounts.actor import Actor
 from kefu.bot.models import BotSession, BotSettings, BotTurn
-from kefu.bot.policy import PassageHit, State, Turn, describe_open, plan_turn
+from kefu.bot.policy import State, Turn, describe_open, plan_turn
 from kefu.bot.schemas import BotConfig
 from kefu.contacts.actions import apply_contact_update
 from kefu.contacts.models import Contact
@@ -23,6 +23,7 @@ from kefu.inbox.access import access_inbox, contact_conversation
 from kefu.inbox.actions import do_bot_message, do_handoff
 from kefu.inbox.models import Conversation, Inbox, Message
 from kefu.kb.index import EntryInfo, Hit, KbIndex
+from kefu.kb.passages import PassageHit
 
 CHANNEL_OF = {"webchat": "web", "wechat": "wechat", "wecom": "wechat", "email": "email"}
 
@@ -78,8 +79,7 @@ class WorkspaceKnowledge:
         return found[0] if found else None
 
     def passage(self, text: str) -> PassageHit | None:
-        hit: PassageHit | None = self.kb.passage(self.workspace_id, text)
-        return hit
+        return self.kb.passage(self.workspace_id, text)
 
     def entry(self, entry_id: str) -> EntryInfo | None:
         info = self.kb.entry(self.workspace_id, entry_id)

@@ -4,6 +4,7 @@ crash, and a retried job never answers twice)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from kefu.bot.actions import do_bot_turn
@@ -27,5 +28,7 @@ def register(bus: EventBus, jobs: JobQueue, kb: KbIndex) -> None:
     def bot_reply(uow: UnitOfWork, payload: dict[str, Any]) -> None:
         do_bot_turn(uow, kb, message_id=str(payload["message_id"]))
 
-    jobs.register("bot_reply", bot_reply)
+    # a customer is waiting: if a runner dies mid-turn, another retries after 15 s (a turn is
+    # idempotent, so a slow first run finishing late cannot answer twice)
+    jobs.register("bot_reply", bot_reply, lease=timedelta(seconds=15))
     bus.subscribe_job("message.created", select_bot_reply)

@@ -26,22 +26,12 @@ from typing import Any, Protocol
 
 from kefu.bot.schemas import DEFAULT_HANDOFF_EXACT, BotConfig
 from kefu.kb.index import EntryInfo, Hit
+from kefu.kb.passages import PassageHit
 from kefu.nlp.normalise import normalise
 from kefu.nlp.sentiment import is_angry
 
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-
-
-class PassageHit(Protocol):
-    """What the bot quotes from a document passage (``kb.passages.PassageHit``)."""
-
-    passage_id: str
-    document_id: str
-    document_title: str
-    heading: str
-    quote: str
-    confidence: float
 
 
 class Knowledge(Protocol):

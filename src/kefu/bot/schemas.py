@@ -11,8 +11,8 @@ from kefu.core.calendar import WEEKDAYS, BusinessCalendar, parse_span
 
 DEFAULT_HANDOFF_KEYWORDS = [
     "转人工", "人工客服", "找客服", "人工服务", "找人工", "要人工", "接人工", "转接人工",
-    "真人", "人工坐席", "客服在吗", "活人", "human", "real person", "talk to an agent",
-    "speak to someone",
+    "真人客服", "找真人", "要真人", "人工坐席", "客服在吗", "活人", "human", "real person",
+    "talk to an agent", "speak to someone",
 ]
 #: messages that are *only* this ask for a human too ("人工", "客服")
 DEFAULT_HANDOFF_EXACT = ["人工", "客服", "agent"]

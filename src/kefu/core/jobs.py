@@ -51,14 +51,21 @@ class JobQueue:
 
     def __init__(self, *, inline: bool = False) -> None:
         self.handlers: dict[str, JobHandler] = {}
+        #: how long a claimed job of a kind is its runner's before another may retry it
+        self.leases: dict[str, timedelta] = {}
         self.inline = inline
         self.wakeup = threading.Event()
         self.runner: JobRunner | None = None
 
-    def register(self, kind: str, handler: JobHandler) -> None:
+    def register(self, kind: str, handler: JobHandler, *,
+                 lease: timedelta | None = None) -> None:
+        """``lease``: how long a run may take before the job counts as abandoned (its runner
+        died) and is claimed again; short for work a customer is waiting on."""
         if kind in self.handlers:
             raise ValueError(f"job kind {kind!r} registered twice")
         self.handlers[kind] = handler
+        if lease is not None:
+            self.leases[kind] = lease
 
     def enqueue(
         self,
@@ -135,7 +142,7 @@ class JobRunner:
                 return None
             job.status = "running"
             job.attempts += 1
-            job.locked_until = now + self.LEASE
+            job.locked_until = now + self.queue.leases.get(job.kind, self.LEASE)
             return job.id, job.kind, dict(job.payload), job.attempts
 
     def run_one(self) -> bool:

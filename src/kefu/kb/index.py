@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from kefu.core.events import Event, EventBus
 from kefu.kb.engine import Candidate, Entry, MatchEngine
 from kefu.kb.events import DictionaryChanged, DocumentChanged, EntryChanged, SmallTalkChanged
-from kefu.kb.models import FaqEntry, SmallTalk, Synonym
+from kefu.kb.models import Document, FaqEntry, Passage, SmallTalk, Synonym
+from kefu.kb.passages import PassageHit, PassageIndex, load_passage_index
 from kefu.nlp.tokenise import DEFAULT_STOP_WORDS, Tokeniser
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class WorkspaceKb:
     info: dict[str, EntryInfo]
     smalltalk: MatchEngine
     replies: dict[str, str]
+    passages: PassageIndex
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
@@ -103,7 +105,7 @@ class WorkspaceKb:
             FaqEntry.workspace_id == workspace_id, FaqEntry.status == "published")))
         engine = MatchEngine((_entry(r) for r in rows), tokeniser=tok)
         kb = cls(workspace_id, engine, {r.id: _info(r) for r in rows},
-                 MatchEngine(tokeniser=tok), {})
+                 MatchEngine(tokeniser=tok), {}, load_passage_index(session, workspace_id, tok))
         kb.load_smalltalk(session)
         return kb
 
@@ -116,6 +118,19 @@ class WorkspaceKb:
         with self.lock:
             self.smalltalk = engine
             self.replies = {s.id: s.reply for s in items}
+
+    def apply_document(self, session: Session, document_id: str) -> None:
+        """Re-index one document's passages (gone if it was deleted or unpublished)."""
+        rows = list(session.execute(
+            select(Passage.id, Document.title, Passage.heading, Passage.text)
+            .join(Document, Document.id == Passage.document_id)
+            .where(Document.id == document_id, Document.workspace_id == self.workspace_id,
+                   Document.status == "published").order_by(Passage.ordinal)))
+        with self.lock:
+            self.passages.remove_document(document_id)
+            for pid, title, heading, text in rows:
+                self.passages.add(pid, document_id, title, heading, text)
+            self.passages.merge()
 
     def apply(self, row: FaqEntry | None, entry_id: str) -> None:
         with self.lock:
@@ -178,9 +193,12 @@ class KbIndex:
                 return None
             return kb.replies[cands[0].entry_id], cands[0].confidence
 
-    def passage(self, workspace_id: str, text: str) -> Any:
-        """The best document passage for ``text`` (None until documents are indexed)."""
-        return None
+    def passage(self, workspace_id: str, text: str) -> PassageHit | None:
+        """The best document passage for ``text``, or None."""
+        kb = self.get(workspace_id)
+        with kb.lock:
+            hits = kb.passages.best(text, k=1)
+        return hits[0] if hits else None
 
     def entry(self, workspace_id: str, entry_id: str) -> EntryInfo | None:
         return self.get(workspace_id).info.get(entry_id)
@@ -198,6 +216,9 @@ class KbIndex:
         elif isinstance(event, SmallTalkChanged):
             with self.uows(readonly=True) as uow:
                 self._kbs[ws].load_smalltalk(uow.session)
+        elif isinstance(event, DocumentChanged):
+            with self.uows(readonly=True) as uow:
+                self._kbs[ws].apply_document(uow.session, event.document_id)
         elif isinstance(event, DictionaryChanged):
             self._rebuild(ws)
 

@@ -10,7 +10,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
+from kefu.bot import actions as bot_actions
+from kefu.bot.schemas import FeedbackCreate
 from kefu.channels.webchat.adapter import HOST_USER, VISITOR, VisitorClaims, adapter
 from kefu.contacts import actions as contact_actions
 from kefu.contacts.models import Contact
@@ -52,6 +55,13 @@ class VisitorSend(BaseModel):
     client_msg_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
+class SuggestRequest(BaseModel):
+    """What the host page tells the widget: its URL and context such as an order's status."""
+
+    page_url: str = Field(default="", max_length=2000)
+    context: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+
 @dataclass(frozen=True)
 class Visitor:
     claims: VisitorClaims
@@ -72,11 +82,16 @@ def origin_allowed(inbox: Inbox, origin: str | None) -> bool:
     return normalised in {a.rstrip("/").lower() for a in allowed}
 
 
-def public_config(inbox: Inbox) -> dict[str, Any]:
+def public_config(inbox: Inbox, session: Session | None = None) -> dict[str, Any]:
     s = inbox_settings(inbox)
-    return {"id": inbox.id, "name": inbox.name, "greeting": s.greeting, "color": s.color,
+    greeting, bot_name = s.greeting, ""
+    if s.bot_enabled and session is not None:
+        bot = bot_actions.load_config(session, inbox.id)
+        greeting, bot_name = bot.greeting or greeting, bot.name
+    return {"id": inbox.id, "name": inbox.name, "greeting": greeting, "color": s.color,
             "prechat_enabled": s.prechat_enabled, "prechat_fields": s.prechat_fields,
-            "prechat_required": s.prechat_required}
+            "prechat_required": s.prechat_required, "bot": s.bot_enabled,
+            "bot_name": bot_name}
 
 
 def _prechat(uow: UnitOfWork, contact: Contact, data: SessionStart | PrechatUpdate) -> None:
@@ -123,7 +138,7 @@ def start_session(svc: Services, inbox_id: str, data: SessionStart) -> dict[str,
         snapshot = history(uow, inbox_id=inbox.id, contact_id=contact.id)
         return {"token": token, "contact": {"id": contact.id, "name": contact.name,
                                             "phone": contact.phone, "email": contact.email},
-                "inbox": public_config(inbox), **snapshot}
+                "inbox": public_config(inbox, uow.session), **snapshot}
 
 
 def history(uow: UnitOfWork, *, inbox_id: str, contact_id: str) -> dict[str, Any]:
@@ -212,3 +227,23 @@ def visitor_conversations(svc: Services, visitor: Visitor) -> list[dict[str, Any
         convs = inbox_queries.contact_conversations(uow.session, inbox_id=claims.inbox_id,
                                                     contact_id=claims.contact_id)
         return [visitor_conversation(inbox_queries.conversation_read(c)) for c in convs]
+
+
+def feedback(svc: Services, visitor: Visitor, data: FeedbackCreate) -> dict[str, Any]:
+    """有用 / 没用 on one of the bot's answers to this visitor."""
+    with svc.uows() as uow:
+        inbox, contact = load_contact(uow, visitor.claims)
+        turn = bot_actions.do_feedback(uow, svc.kb, inbox_id=inbox.id, contact_id=contact.id,
+                                       turn_id=data.turn_id, helpful=data.helpful)
+        return {"turn_id": turn.id, "feedback": turn.feedback}
+
+
+def suggestions(svc: Services, inbox_id: str, data: SuggestRequest) -> dict[str, Any]:
+    """猜你想问 for the widget's greeting, chosen for the host page."""
+    with svc.uows(readonly=True) as uow:
+        inbox = public_inbox(inbox_id, session=uow.session)
+        if not inbox_settings(inbox).bot_enabled:
+            return {"questions": []}
+        return {"questions": bot_actions.suggestions(
+            uow.session, svc.kb, inbox, now=uow.clock.now(), page_url=data.page_url,
+            context=data.context)}

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from kefu.bot.schemas import FeedbackCreate
 from kefu.core.errors import PermissionDenied
 from kefu.web import webchat
 from kefu.web.deps import services
@@ -41,7 +42,7 @@ def inbox_config(inbox_id: str, request: Request) -> dict[str, Any]:
     with svc.uows(readonly=True) as uow:
         from kefu.inbox.access import public_inbox
 
-        return webchat.public_config(public_inbox(inbox_id, session=uow.session))
+        return webchat.public_config(public_inbox(inbox_id, session=uow.session), uow.session)
 
 
 @router.post("/{inbox_id}/sessions")
@@ -81,3 +82,20 @@ def update_contact(inbox_id: str, data: webchat.PrechatUpdate, request: Request)
     """The pre-chat form: the visitor's name / phone / email."""
     visitor = _visitor(request, inbox_id)
     return webchat.update_prechat(services(request), visitor, data)
+
+
+@router.post("/{inbox_id}/suggestions")
+def suggestions(inbox_id: str, data: webchat.SuggestRequest, request: Request) -> dict[str, Any]:
+    """猜你想问: questions to offer under the greeting, chosen for the host page (its URL and
+    context, e.g. ``{"order_status": "unpaid"}``) and by what customers ask most."""
+    _check_origin(request, inbox_id)
+    return webchat.suggestions(services(request), inbox_id, data)
+
+
+@router.post("/{inbox_id}/feedback")
+def feedback(inbox_id: str, data: FeedbackCreate, request: Request) -> dict[str, Any]:
+    """有用 / 没用 on a bot answer (``turn_id`` from the answer's ``meta``). Sending the same
+    feedback again changes nothing; "没用" may hand the conversation to a human."""
+    _check_origin(request, inbox_id)
+    visitor = _visitor(request, inbox_id)
+    return webchat.feedback(services(request), visitor, data)

@@ -70,7 +70,9 @@
       name: '您的称呼', phone: '手机号', email: '邮箱', start: '开始咨询', skip: '跳过',
       required: '请填写此项', badPhone: '请输入有效的手机号', badEmail: '请输入有效的邮箱',
       prechatPending: '请先填写上方信息', saving: '提交中…', bot: '智能助手', agent: '客服',
-      newMessages: '条新消息', poweredBy: 'kefu 智能客服'
+      newMessages: '条新消息', poweredBy: 'kefu 智能客服',
+      helpful: '有用', unhelpful: '没用', thanks: '感谢您的反馈', related: '相关问题',
+      guess: '猜你想问', human: '转人工', humanText: '转人工', source: '查看原文'
     },
     en: {
       open: 'Chat with us', close: 'Close', subtitle: 'We usually reply in a few minutes',
@@ -89,7 +91,10 @@
       badEmail: 'Please enter a valid email address',
       prechatPending: 'Please fill in the form above',
       saving: 'Saving…', bot: 'Assistant', agent: 'Agent', newMessages: 'new messages',
-      poweredBy: 'kefu customer service'
+      poweredBy: 'kefu customer service',
+      helpful: 'Helpful', unhelpful: 'Not helpful', thanks: 'Thanks for your feedback',
+      related: 'Related questions', guess: 'You may want to ask', human: 'Talk to a person',
+      humanText: '转人工', source: 'Source'
     }
   };
   var T = STRINGS[LANG];
@@ -261,6 +266,18 @@
     '.kefu-msg-agent,.kefu-msg-bot{flex-direction:row;align-items:flex-end;gap:8px}',
     '.kefu-greeting{display:flex;gap:8px;align-items:flex-end;max-width:100%}',
     '.kefu-msg-system{align-self:center;max-width:90%}',
+    '.kefu-extras{display:flex;flex-direction:column;align-items:flex-start;gap:4px;',
+    'margin-top:4px;max-width:100%}',
+    '.kefu-extras-title{font-size:12px;color:#6b7280}',
+    '.kefu-chips{display:flex;flex-wrap:wrap;gap:6px}',
+    '.kefu-chip{border:1px solid #cfd8e3;background:#fff;color:#1f6feb;border-radius:14px;',
+    'padding:3px 10px;font:inherit;font-size:13px;cursor:pointer;text-align:left}',
+    '.kefu-chip:hover{background:#eef4ff}',
+    '.kefu-feedback{display:flex;gap:6px;align-items:center;font-size:12px;color:#6b7280}',
+    '.kefu-feedback button{border:1px solid #d8dde5;background:#fff;border-radius:10px;',
+    'padding:1px 9px;font:inherit;font-size:12px;cursor:pointer;color:#374151}',
+    '.kefu-feedback button[aria-pressed="true"]{background:#e8f5ee;border-color:#9fd3b4}',
+    '.kefu-feedback button:disabled{cursor:default}',
     '.kefu-msg-system .kefu-msg-body{background:transparent;color:#6b7280;font-size:12px;',
     'padding:2px 8px;text-align:center}',
     '.kefu-msg-error{font-size:12px;color:#c4282f;margin-top:3px;display:flex;gap:8px;',
@@ -556,7 +573,8 @@
         ? h('div', { className: 'kefu-avatar', html: ICON_BOT, 'aria-hidden': 'true' })
         : h('div', { className: 'kefu-avatar', text: initial(name), 'aria-hidden': 'true' }));
       el.appendChild(h('div', { className: 'kefu-inner' }, [
-        h('div', { className: 'kefu-msg-sender', text: name }), body, meta
+        h('div', { className: 'kefu-msg-sender', text: name }), body,
+        kind === 'bot' ? botExtras(m.meta) : null, meta
       ]));
     } else if (kind === 'system') {
       el.appendChild(body);
@@ -567,6 +585,72 @@
       meta.appendChild(entry.status);
     }
     return entry;
+  }
+
+  // The bot's structured extras: options to click, related questions, 有用/没用, 转人工.
+  // Built from text nodes only: the server's strings are never parsed as HTML.
+  function chips(items, title) {
+    if (!items || !items.length) { return null; }
+    return h('div', { className: 'kefu-extras' }, [
+      title ? h('div', { className: 'kefu-extras-title', text: title }) : null,
+      h('div', { className: 'kefu-chips' }, items.map(function (it) {
+        return h('button', { className: 'kefu-chip', type: 'button', text: it.label,
+                             onclick: function () { sendText(it.send); } });
+      }))
+    ]);
+  }
+
+  function feedbackBar(turnId) {
+    var state = h('span', { className: 'kefu-feedback-state' });
+    var bar = h('div', { className: 'kefu-feedback', 'data-turn-id': turnId });
+    function rate(helpful, btn) {
+      api('POST', '/feedback', { turn_id: turnId, helpful: helpful }).then(function () {
+        Array.prototype.forEach.call(bar.querySelectorAll('button'), function (b) {
+          b.setAttribute('aria-pressed', b === btn ? 'true' : 'false');
+        });
+        state.textContent = T.thanks;
+      }, function (err) { state.textContent = localize(err.message); });
+    }
+    var yes = h('button', { type: 'button', text: '👍 ' + T.helpful, 'aria-pressed': 'false',
+                            onclick: function () { rate(true, yes); } });
+    var no = h('button', { type: 'button', text: '👎 ' + T.unhelpful, 'aria-pressed': 'false',
+                           onclick: function () { rate(false, no); } });
+    bar.appendChild(yes);
+    bar.appendChild(no);
+    bar.appendChild(state);
+    return bar;
+  }
+
+  function botExtras(meta) {
+    if (!meta || typeof meta !== 'object') { return null; }
+    var box = h('div', { className: 'kefu-extras' });
+    var q = function (o) { return { label: String(o.question || ''), send: String(o.question || '') }; };
+    if (meta.kind === 'clarify') { box.appendChild(chips((meta.options || []).map(q))); }
+    if (meta.related && meta.related.length) {
+      box.appendChild(chips(meta.related.map(q), T.related));
+    }
+    if (meta.actions && meta.actions.indexOf('handoff') >= 0) {
+      box.appendChild(chips([{ label: T.human, send: T.humanText }]));
+    }
+    if (meta.feedback && meta.turn_id) { box.appendChild(feedbackBar(String(meta.turn_id))); }
+    return box.childNodes.length ? box : null;
+  }
+
+  function loadSuggestions() {
+    if (!S.config || !S.config.bot || ui.suggestions) { return; }
+    var ctx = {};
+    try { ctx = JSON.parse(script.getAttribute('data-context') || '{}') || {}; } catch (e) { ctx = {}; }
+    var clean = {};
+    Object.keys(ctx).slice(0, 20).forEach(function (k) { clean[k] = String(ctx[k]).slice(0, 100); });
+    api('POST', '/suggestions', { page_url: String(window.location.href).slice(0, 2000),
+                                  context: clean }).then(function (data) {
+      var items = (data.questions || []).map(function (o) {
+        return { label: String(o.question), send: String(o.question) };
+      });
+      if (!items.length || !ui.greeting || ui.suggestions) { return; }
+      ui.suggestions = chips(items, T.guess);
+      ui.greeting.querySelector('.kefu-inner').appendChild(ui.suggestions);
+    }, function () { /* optional: the greeting stands alone */ });
   }
 
   function setState(entry, state) {
@@ -663,7 +747,8 @@
         h('div', { className: 'kefu-avatar kefu-avatar-inbox', html: ICON_HEADSET,
                      'aria-hidden': 'true' }),
         h('div', { className: 'kefu-inner' }, [
-          h('div', { className: 'kefu-msg-sender', text: S.config.name || T.agent }),
+          h('div', { className: 'kefu-msg-sender',
+                     text: (S.config.bot && S.config.bot_name) || S.config.name || T.agent }),
           ui.greetingBody
         ])
       ]);
@@ -810,6 +895,7 @@
     ui.loading.setAttribute('hidden', '');
     S.ready = true;
     maybePrechat(data.messages || []);
+    loadSuggestions();
     updateComposer();
     scrollToBottom();
     connect();
