@@ -611,9 +611,9 @@
         state.textContent = T.thanks;
       }, function (err) { state.textContent = localize(err.message); });
     }
-    var yes = h('button', { type: 'button', text: '👍 ' + T.helpful, 'aria-pressed': 'false',
+    var yes = h('button', { type: 'button', text: T.helpful, 'aria-pressed': 'false',
                             onclick: function () { rate(true, yes); } });
-    var no = h('button', { type: 'button', text: '👎 ' + T.unhelpful, 'aria-pressed': 'false',
+    var no = h('button', { type: 'button', text: T.unhelpful, 'aria-pressed': 'false',
                            onclick: function () { rate(false, no); } });
     bar.appendChild(yes);
     bar.appendChild(no);
