@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import select
 
+from kefu.cli.kb import kb_app
 from kefu.config import Settings
 
 app = typer.Typer(help="kefu 智能客服平台 command line", no_args_is_help=True,
@@ -29,6 +30,7 @@ app.add_typer(ws_app, name="workspaces")
 app.add_typer(demo_app, name="demo")
 bot_app = typer.Typer(help="The answering bot", no_args_is_help=True)
 app.add_typer(bot_app, name="bot")
+app.add_typer(kb_app, name="kb")
 
 console = Console()
 err = Console(stderr=True)
