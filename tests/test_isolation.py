@@ -24,6 +24,9 @@ from kefu.accounts.schemas import TeamCreate
 from kefu.contacts.models import Contact
 from kefu.core.ids import new_id
 from kefu.inbox.models import Conversation, Inbox, Message
+from kefu.kb import actions as kb_actions
+from kefu.kb.models import Category, FaqEntry, SmallTalk, Synonym
+from kefu.kb.schemas import CategoryCreate, EntryCreate, SmallTalkCreate, SynonymCreate
 from tests.conftest import customer_says, login
 
 # -- the app's routes ---------------------------------------------------------------------
@@ -104,6 +107,39 @@ ID_ROUTES: dict[tuple[str, str], Body] = {
     ("POST", "/app/admin/teams/{team_id}/delete"): form({}),
     ("POST", "/app/admin/inboxes/{inbox_id}"): form({"name": "hijacked", "is_active": "0"}),
     ("POST", "/app/admin/inboxes/{inbox_id}/rotate-secret"): form({}),
+    # the bot
+    ("GET", "/api/v1/inboxes/{inbox_id}/bot"): NONE,
+    ("PUT", "/api/v1/inboxes/{inbox_id}/bot"): js({"name": "hijacked"}),
+    ("GET", "/app/bot/inboxes/{inbox_id}"): NONE,
+    ("POST", "/app/bot/inboxes/{inbox_id}"): form({"name": "hijacked", "answer_threshold": "0.5",
+                                                  "clarify_threshold": "0.3", "max_misses": "2",
+                                                  "suggest_count": "3"}),
+    # the knowledge center (API)
+    ("GET", "/api/v1/kb/entries/{entry_id}"): NONE,
+    ("PATCH", "/api/v1/kb/entries/{entry_id}"): js({"answer": "hijacked"}),
+    ("DELETE", "/api/v1/kb/entries/{entry_id}"): NONE,
+    ("GET", "/api/v1/kb/entries/{entry_id}/versions"): NONE,
+    ("GET", "/api/v1/kb/entries/{entry_id}/diff"): NONE,
+    ("POST", "/api/v1/kb/entries/{entry_id}/rollback"): js({"version": 1}),
+    ("POST", "/api/v1/kb/entries/{entry_id}/phrasings"): js({"texts": ["hijacked"]}),
+    ("PATCH", "/api/v1/kb/categories/{category_id}"): js({"name": "hijacked"}),
+    ("DELETE", "/api/v1/kb/categories/{category_id}"): NONE,
+    ("DELETE", "/api/v1/kb/synonyms/{synonym_id}"): NONE,
+    ("PUT", "/api/v1/kb/smalltalk/{smalltalk_id}"):
+        js({"phrasings": ["hijacked"], "reply": "hijacked"}),
+    ("DELETE", "/api/v1/kb/smalltalk/{smalltalk_id}"): NONE,
+    # the knowledge center (pages)
+    ("GET", "/app/kb/entries/{entry_id}"): NONE,
+    ("GET", "/app/kb/entries/{entry_id}/edit"): NONE,
+    ("POST", "/app/kb/entries/{entry_id}"): form({"question": "hijacked", "answer": "x"}),
+    ("POST", "/app/kb/entries/{entry_id}/delete"): form({}),
+    ("POST", "/app/kb/entries/{entry_id}/rollback"): form({"version": "1"}),
+    ("POST", "/app/kb/categories/{category_id}"): form({"name": "hijacked"}),
+    ("POST", "/app/kb/categories/{category_id}/delete"): form({}),
+    ("POST", "/app/kb/synonyms/{synonym_id}/delete"): form({}),
+    ("POST", "/app/kb/smalltalk/{smalltalk_id}"):
+        form({"phrasings": "hijacked", "reply": "hijacked"}),
+    ("POST", "/app/kb/smalltalk/{smalltalk_id}/delete"): form({}),
 }
 
 #: routes with a path parameter that is not a workspace object, and why
@@ -131,7 +167,8 @@ class Ctx:
 
 
 @pytest.fixture
-def ctx(uows, world) -> Ctx:
+def ctx(svc, uows, world) -> Ctx:
+    svc.kb.uows = uows  # the knowledge index reads through the test's transaction
     with uows() as uow:
         team = account_actions.do_create_team(uow, world.admin_wang, TeamCreate(
             name="A售后组", member_ids=[world.agent_li.user_id]))
@@ -139,10 +176,21 @@ def ctx(uows, world) -> Ctx:
         token_row, token = account_actions.do_create_api_token(uow, world.admin_wang,
                                                                name="A token")
         ids = (team.id, b_team.id, token_row.id)
+        category = kb_actions.do_create_category(uow, world.admin_wang,
+                                                 CategoryCreate(name="A的售后分类"))
+        entry = kb_actions.do_create_entry(uow, world.admin_wang, EntryCreate(
+            question="A的退货政策", answer="A的退货答案", category_id=category.id,
+            status="published"))
+        synonym = kb_actions.do_create_synonym(uow, world.admin_wang,
+                                               SynonymCreate(terms=["A快递", "A物流"]))
+        smalltalk = kb_actions.do_create_smalltalk(uow, world.admin_wang, SmallTalkCreate(
+            phrasings=["A你好"], reply="A的寒暄回复"))
+        kb_ids = {"entry_id": entry.id, "category_id": category.id,
+                  "synonym_id": synonym.id, "smalltalk_id": smalltalk.id}
     conv_id, contact_id = customer_says(uows, world.inbox_a, "我的订单还没到", visitor="a-buyer")
     return Ctx(a_ids={"user_id": world.agent_li.user_id, "team_id": ids[0],
                       "inbox_id": world.inbox_a, "contact_id": contact_id,
-                      "conversation_id": conv_id, "token_id": ids[2]},
+                      "conversation_id": conv_id, "token_id": ids[2], **kb_ids},
                b_user_id=world.agent_b.user_id, b_team_id=ids[1], a_conversation=conv_id,
                a_token=token)
 
@@ -158,7 +206,12 @@ def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
         contact = s.get(Contact, ids["contact_id"])
         conv = s.get(Conversation, ids["conversation_id"])
         token = s.get(ApiToken, ids["token_id"])
-        assert None not in (user, team, inbox, contact, conv, token)
+        entry = s.get(FaqEntry, ids["entry_id"])
+        category = s.get(Category, ids["category_id"])
+        synonym = s.get(Synonym, ids["synonym_id"])
+        smalltalk = s.get(SmallTalk, ids["smalltalk_id"])
+        assert None not in (user, team, inbox, contact, conv, token, entry, category, synonym,
+                            smalltalk)
         return {
             "user": (user.name, user.role, user.is_active, user.password_hash),
             "team": team.name,
@@ -168,6 +221,10 @@ def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
             "messages": s.scalar(select(func.count()).select_from(Message).where(
                 Message.conversation_id == conv.id)),
             "token": token.revoked_at,
+            "kb_entry": (entry.question, entry.answer, entry.phrasings, entry.version),
+            "kb_category": (category.name, category.parent_id),
+            "kb_synonym": list(synonym.terms),
+            "kb_smalltalk": (list(smalltalk.phrasings), smalltalk.reply),
         }
 
 
@@ -215,7 +272,7 @@ def test_every_route_with_an_id_is_covered(app_client):
     assert not stale, f"ID_ROUTES names routes that no longer exist: {stale}"
     params = {p for _m, path in ID_ROUTES for p in re.findall(r"{(\w+)", path)}
     assert params <= {"user_id", "team_id", "inbox_id", "contact_id", "conversation_id",
-                      "token_id"}
+                      "token_id", "entry_id", "category_id", "synonym_id", "smalltalk_id"}
 
 
 @pytest.mark.parametrize("persona", ["admin@b.example.com", "agent@b.example.com"])
@@ -244,10 +301,16 @@ def test_a_objects_are_reachable_by_a(app_client, world, ctx):
     for path in ("/api/v1/users/{user_id}", "/api/v1/teams/{team_id}",
                  "/api/v1/inboxes/{inbox_id}", "/api/v1/contacts/{contact_id}",
                  "/api/v1/conversations/{conversation_id}",
-                 "/api/v1/conversations/{conversation_id}/messages"):
+                 "/api/v1/conversations/{conversation_id}/messages",
+                 "/api/v1/kb/entries/{entry_id}", "/api/v1/kb/entries/{entry_id}/versions",
+                 "/api/v1/kb/entries/{entry_id}/diff", "/app/kb/entries/{entry_id}",
+                 "/app/kb/entries/{entry_id}/edit", "/api/v1/inboxes/{inbox_id}/bot",
+                 "/app/bot/inboxes/{inbox_id}"):
         r = app_client.get(_fill(path, ids))
         assert r.status_code == 200, (path, r.text)
     assert app_client.get("/api/v1/tokens").json()[0]["id"] == ids["token_id"]
+    hits = app_client.get("/api/v1/kb/search", params={"q": "A的退货政策"}).json()
+    assert [h["entry_id"] for h in hits] == [ids["entry_id"]]
 
 
 def test_bearer_token_of_b_gets_404_too(app_client, uows, world, ctx):
@@ -274,14 +337,20 @@ def _a_markers(uows, world, ctx: Ctx) -> set[str]:
             Conversation.workspace_id == world.ws_a)))
         ids |= set(s.scalars(select(Message.id).where(Message.workspace_id == world.ws_a)))
         ids |= set(s.scalars(select(ApiToken.id).where(ApiToken.workspace_id == world.ws_a)))
+        for model in (FaqEntry, Category, Synonym, SmallTalk):
+            ids |= set(s.scalars(select(model.id).where(model.workspace_id == world.ws_a)))
     # (not A's workspace name "鲜果优选": the demo shop page uses it as its made-up brand)
     return ids | {world.ws_a, world.inbox_a, world.secret_a, "wang@a.example.com", "王店长",
-                  "A售后组", "我的订单还没到", "a-buyer"}
+                  "A售后组", "我的订单还没到", "a-buyer", "A的退货政策", "A的退货答案",
+                  "A的售后分类", "A快递", "A的寒暄回复"}
 
 
 LIST_QUERIES = {
     "/api/v1/conversations": ["", "?view=unassigned", "?view=mine", "?status=queued"],
     "/api/v1/contacts": ["", "?q=a-buyer"],
+    "/api/v1/kb/entries": ["", "?q=A的退货", "?status=published"],
+    "/api/v1/kb/search": ["?q=A的退货政策"],
+    "/app/kb": ["", "?q=A的退货"],
 }
 #: parameterless GET routes not swept for A's data, and why
 LIST_EXEMPT = {"/readyz": "opens its own database connection; no workspace data"}

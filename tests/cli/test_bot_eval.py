@@ -25,7 +25,8 @@ QUERIES = (
     "你们老板是谁,\n"
 )
 KEYS = {"top1", "top3", "answered_rate", "precision_answered", "oos_precision", "oos_recall",
-        "oos_f1", "latency_p50_ms", "latency_p99_ms", "build_seconds", "n_queries"}
+        "oos_f1", "latency_p50_ms", "latency_p99_ms", "build_seconds", "train_seconds",
+        "n_queries"}
 
 
 def run(*args: str) -> Result:
@@ -48,6 +49,7 @@ def test_json_metrics(tmp_path: Path, encoding: str) -> None:
     assert data["n_queries"] == 5
     assert data["top1"] == 1.0
     assert data["oos_recall"] == 1.0
+    assert data["train_seconds"] == 0.0  # a 3-entry KB is too small to train on, as in the bot
     assert 0 <= data["answered_rate"] <= 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import UTC, datetime
@@ -117,9 +118,15 @@ class WalCheckpointer:
                 log.exception("WAL checkpoint failed")
 
 
+def _json(value: Any) -> str:
+    # Chinese stays readable (and searchable with LIKE) in JSON columns: no \\uXXXX escapes
+    return json.dumps(value, ensure_ascii=False)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 10}}
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 10},
+                                  "json_serializer": _json}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         engine = create_engine(url, echo=echo, **kwargs)
@@ -131,7 +138,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     for scheme in ("postgresql://", "postgres://"):  # the driver is psycopg 3
         if url.startswith(scheme):
             url = "postgresql+psycopg://" + url.removeprefix(scheme)
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         json_serializer=_json)
 
 
 def _sqlite_no_autobegin(dbapi_conn: Any, _record: Any) -> None:

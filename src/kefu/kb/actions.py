@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -120,8 +120,8 @@ def snapshot(entry: FaqEntry) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for f in SNAPSHOT_FIELDS:
         value = getattr(entry, f)
-        if isinstance(value, datetime):
-            value = value.isoformat()
+        if isinstance(value, datetime):  # one form per instant, so diffs show real changes
+            value = value.astimezone(UTC).isoformat()
         elif isinstance(value, (list, dict)):
             value = value.copy()
         data[f] = value

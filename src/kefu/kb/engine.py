@@ -12,7 +12,12 @@ Pipeline for one query (see docs/subsystems/matching.md):
    the query the knowledge base's vocabulary covers; the ranking score adds a vote from the
    entry's other phrasings in the pool and a BM25 score against the entry as one document
    (all its phrasings together), so entries with many phrasings use them all;
-5. :func:`decide` turns the confidence into answer / clarify / none.
+5. optionally, a learnt re-ranker (:mod:`kefu.kb.learn`, trained from the KB's own phrasings
+   and optional labelled pairs, set as ``engine.reranker``) re-scores the best ``learn_top``
+   entries: learnt weight × the ranking score + a linear pair model over word / character
+   n-gram overlap, difference and association features. Confidences stay lexical, except that
+   a promoted top entry takes the lexical top's confidence if that was higher;
+6. :func:`decide` turns the confidence into answer / clarify / none.
 
 The inverted index keeps postings as numpy arrays plus a small list of appended postings that is
 merged lazily when a token is next queried; removals mark documents dead and fix the corpus
@@ -34,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz import fuzz
 
+from kefu.kb.learn import Group, Reranker, pair_features
 from kefu.nlp.normalise import normalise
 from kefu.nlp.tokenise import DEFAULT_STOP_WORDS, Tokeniser
 
@@ -228,6 +234,8 @@ class EngineConfig:
     w_fuzzy: float = 0.2
     w_bm25: float = 0.2
     compact_ratio: float = 0.25
+    learn_top: int = 10  # candidates the learnt re-ranker re-scores (and trains on)
+    learn_phrasings: int = 3  # of each, its best phrasings in the pool that it scores
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -235,9 +243,11 @@ class MatchEngine:
     """All standard questions and phrasings of a knowledge base, searchable in memory."""
 
     def __init__(self, entries: Iterable[Entry] = (), tokeniser: Tokeniser | None = None,
-                 config: EngineConfig | None = None) -> None:
+                 config: EngineConfig | None = None, reranker: Reranker | None = None) -> None:
         self.tokeniser = tokeniser or Tokeniser(stop_words=DEFAULT_STOP_WORDS)
         self.config = config or EngineConfig()
+        # the learnt pair model (kefu.kb.learn), fixed until replaced: edits don't change it
+        self.reranker = reranker
         self.entries: dict[str, Entry] = {}
         self._reset()
         self._bulk(entries)
@@ -346,6 +356,68 @@ class MatchEngine:
         qnorm = normalise(query, max_chars=MAX_QUERY_CHARS)
         if not qnorm or not self.entries or k <= 0:
             return []
+        ranked = self._rank(qnorm)
+        if ranked is None:
+            return []
+        cands, pool_docs, qwords, qgrams = ranked
+        if self.reranker is not None:
+            cands = self._rerank(cands, pool_docs, qwords, qgrams)
+        return cands[:k]
+
+    def _rerank(self, cands: list[Candidate], pool_docs: dict[str, list[int]],
+                qwords: frozenset[str], qgrams: frozenset[str]) -> list[Candidate]:
+        """Re-score the best ``learn_top`` candidates with the learnt pair model: engine score
+        × learnt weight + the best pair score over the entry's first phrasings in the pool.
+        The others keep their order below, with the lowest pair score of the re-scored."""
+        model = self.reranker
+        assert model is not None
+        cfg = self.config
+        top = cands[: cfg.learn_top]
+        scores: list[float] = []
+        for c in top:
+            best = -math.inf
+            for d in pool_docs[c.entry_id][: cfg.learn_phrasings]:
+                doc = self.docs[d]
+                best = max(best, model.score(qwords, qgrams, doc.words, doc.bigrams))
+            scores.append(best)
+        floor = min(scores) if scores else 0.0
+        ew = model.engine_weight
+        out = [Candidate(c.entry_id, ew * c.score + s, c.confidence, c.matched_phrasing)
+               for c, s in zip(top, scores, strict=True)]
+        out.extend(Candidate(c.entry_id, ew * c.score + floor, c.confidence, c.matched_phrasing)
+                   for c in cands[cfg.learn_top:])
+        out.sort(key=lambda c: (-c.score, c.entry_id))
+        # the answer/none decision keeps the lexical evidence that the KB can answer: a
+        # promoted entry is at least as confident as the lexical top candidate was
+        if out and cands and out[0].entry_id != cands[0].entry_id \
+                and out[0].confidence < cands[0].confidence:
+            c = out[0]
+            out[0] = Candidate(c.entry_id, c.score, cands[0].confidence, c.matched_phrasing)
+        return out
+
+    def training_group(self, text: str, expected: str) -> Group | None:
+        """One training query for :mod:`kefu.kb.learn`: the pair features and engine score of
+        the best ``learn_top`` candidates for ``text`` (first pool phrasing of each) and the
+        index of ``expected`` among them (None if it is not there)."""
+        qnorm = normalise(text, max_chars=MAX_QUERY_CHARS)
+        ranked = self._rank(qnorm) if qnorm and self.entries else None
+        if ranked is None:
+            return None
+        cands, pool_docs, qwords, qgrams = ranked
+        top = cands[: self.config.learn_top]
+        ids = [c.entry_id for c in top]
+        if expected not in ids:
+            return None
+        rows = []
+        for c in top:
+            doc = self.docs[pool_docs[c.entry_id][0]]
+            rows.append((pair_features(qwords, qgrams, doc.words, doc.bigrams), c.score))
+        return rows, ids.index(expected)
+
+    def _rank(self, qnorm: str) -> tuple[list[Candidate], dict[str, list[int]],
+                                          frozenset[str], frozenset[str]] | None:
+        """Steps 2–4 of the pipeline: every re-ranked entry as a candidate, best first, the
+        entries' phrasings in the pool (best first) and the query's token sets."""
         cfg = self.config
         qw = self.tokeniser.words(qnorm)
         qc = self.tokeniser.chars(qnorm)
@@ -354,7 +426,7 @@ class MatchEngine:
         mw = float(sw.max()) if len(sw) else 0.0
         mc = float(sc.max()) if len(sc) else 0.0
         if mw <= 0 and mc <= 0:
-            return []
+            return None
         fused = np.zeros(len(sw), dtype=np.float32)
         if mw > 0:
             fused += cfg.word_weight * sw / mw
@@ -362,7 +434,7 @@ class MatchEngine:
             fused += (1.0 - cfg.word_weight) * sc / mc
         pool = min(cfg.pool, int(np.count_nonzero(fused)))
         if pool <= 0:
-            return []
+            return None
         top = np.argpartition(-fused, pool - 1)[:pool]
         top = top[np.argsort(-fused[top], kind="stable")]
         fmax = float(fused[top[0]]) or 1.0
@@ -370,8 +442,11 @@ class MatchEngine:
         qbig = _bigrams(qc)
         # votes: every phrasing in the pool supports its entry with its relative BM25 score
         votes: dict[str, list[float]] = {}
+        pool_docs: dict[str, list[int]] = {}
         for d in top.tolist():
-            votes.setdefault(self.docs[d].entry_id, []).append(float(fused[d]) / fmax)
+            eid = self.docs[d].entry_id
+            votes.setdefault(eid, []).append(float(fused[d]) / fmax)
+            pool_docs.setdefault(eid, []).append(d)
         # full similarity only for the best `rerank` phrasings, best one per entry kept
         best: dict[str, tuple[float, str]] = {}
         for d in top[: cfg.rerank].tolist():
@@ -395,7 +470,7 @@ class MatchEngine:
                 score += cfg.w_entry * float(es[self.entry_doc[entry_id]]) / emax
             out.append(Candidate(entry_id, score, conf, text))
         out.sort(key=lambda c: (-c.score, c.entry_id))
-        return out[:k]
+        return out, pool_docs, qwords, qbig
 
     def decide(self, query: str, k: int = 5) -> Decision:
         t = self.config.thresholds

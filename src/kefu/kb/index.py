@@ -161,8 +161,10 @@ class KbIndex:
         self._lock = threading.Lock()
         #: entry changes seen while a workspace is being rebuilt, replayed after the swap
         self._replay: dict[str, list[EntryChanged]] = {}
-        #: rebuilds run on a thread in production, inline in tests
+        #: rebuilds and re-ranker training run on a thread in production, inline in tests
         self.background = True
+        #: train each workspace's re-ranker (``kb.learn``) from its own phrasings
+        self.learn = True
 
     def get(self, workspace_id: str) -> WorkspaceKb:
         kb = self._kbs.get(workspace_id)
@@ -174,7 +176,36 @@ class KbIndex:
                 with self.uows(readonly=True) as uow:
                     kb = WorkspaceKb.load(uow.session, workspace_id)
                 self._kbs[workspace_id] = kb
+                self._train(kb)
             return kb
+
+    def _train(self, kb: WorkspaceKb) -> None:
+        """Learn the workspace's re-ranker from its own phrasings (every phrasing of an entry
+        is a paraphrase of the others) and attach it. Needs ``MIN_TRAINING_QUERIES`` held-out
+        phrasings: a model fitted on less is noise. Entries edited later are scored with the
+        model as it is (it generalises over words, not entries)."""
+        if not self.learn:
+            return
+        with kb.lock:
+            entries = list(kb.engine.entries.values())
+            tokeniser, config = kb.engine.tokeniser, kb.engine.config
+        from kefu.kb import learn
+
+        if sum(len(e.texts()) - 1 for e in entries) < learn.MIN_TRAINING_QUERIES:
+            return
+
+        def run() -> None:
+            try:
+                model = learn.train(MatchEngine(entries, tokeniser=tokeniser, config=config))
+                with kb.lock:
+                    kb.engine.reranker = model
+            except Exception:
+                log.exception("training the re-ranker of %s failed", kb.workspace_id)
+
+        if self.background:
+            threading.Thread(target=run, name="kefu-kb-learn", daemon=True).start()
+        else:
+            run()
 
     def warm(self, workspace_ids: Iterable[str]) -> None:
         for ws in workspace_ids:
@@ -241,10 +272,11 @@ class KbIndex:
                         if not pending:
                             self._replay.pop(workspace_id, None)
                             self._kbs[workspace_id] = kb
-                            return
+                            break
                         self._replay[workspace_id] = []
                     for ev in pending:
                         self._apply(kb, ev)
+                self._train(kb)
             except Exception:
                 with self._lock:
                     self._replay.pop(workspace_id, None)

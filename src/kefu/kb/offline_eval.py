@@ -1,7 +1,9 @@
 """Offline evaluation of a knowledge base: ``kefu bot eval --kb KB.csv QUERIES.csv``.
 
 No database, no server: read the two CSV files, build the same engine and thresholds the bot
-uses, run every query and compute the metrics. ``bench/bot_eval.py`` calls the same functions.
+uses, train its re-ranker from the KB's own phrasings (``kefu.kb.learn``; optionally also from
+labelled pairs that contain no evaluation query), run every query and compute the metrics.
+``bench/bot_eval.py`` calls the same functions.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kefu.kb import learn
 from kefu.kb.engine import Candidate, Entry, MatchEngine, decide
 
 KB_HEADER = ("id", "question", "similar_questions", "answer", "category")
@@ -120,6 +123,7 @@ class Report:
     latency_p99_ms: float
     build_seconds: float
     n_queries: int
+    train_seconds: float = 0.0
     worst_entries: list[tuple[str, int]] = field(default_factory=list)
 
     def metrics(self) -> dict[str, float | int]:
@@ -190,11 +194,26 @@ def build_engine(entries: Sequence[Entry]) -> tuple[MatchEngine, float]:
     return engine, time.perf_counter() - t0
 
 
+def train_engine(engine: MatchEngine,
+                 pairs: Sequence[tuple[str, str, int]] = ()) -> float:
+    """Train and attach the learnt re-ranker; returns the seconds it took."""
+    t0 = time.perf_counter()
+    engine.reranker = learn.train(engine, pairs)
+    return time.perf_counter() - t0
+
+
 def run_eval(kb_path: Path, queries_path: Path,
-             progress: Callable[[int], None] | None = None) -> Report:
-    """The whole ``kefu bot eval`` path: load, build, evaluate (raises CsvError)."""
+             progress: Callable[[int], None] | None = None, *, train: bool = True,
+             pairs: Sequence[tuple[str, str, int]] = ()) -> Report:
+    """The whole ``kefu bot eval`` path: load, build, train, evaluate (raises CsvError).
+    ``pairs``: extra labelled training pairs ``(a, b, 1/0)``, never containing a query."""
     entries = load_kb(kb_path)
     queries = load_queries(queries_path, {e.id for e in entries})
     engine, build = build_engine(entries)
+    # what the bot serves: trained only when the knowledge base is big enough (or pairs given)
+    trained = train_engine(engine, pairs) if train and (pairs or learn.trainable(engine)) \
+        else 0.0
     t = engine.config.thresholds
-    return evaluate(queries, engine.match, t.answer, t.clarify, build, progress)
+    report = evaluate(queries, engine.match, t.answer, t.clarify, build, progress)
+    report.train_seconds = trained
+    return report

@@ -10,18 +10,22 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from kefu.web import ws
-from kefu.web.api import admin, auth, contacts, conversations, webchat
+from kefu.web.api import admin, auth, bot, contacts, conversations, kb, webchat
 from kefu.web.deps import services
+from kefu.web.ui import bot as bot_pages
 from kefu.web.ui import demo, pages
+from kefu.web.ui import kb as kb_pages
 
 STATIC = Path(__file__).parent / "static"
 
 
 def include_routes(app: FastAPI) -> None:
-    for module in (auth, admin, conversations, contacts, webchat):
+    for module in (auth, admin, bot, conversations, contacts, kb, webchat):
         app.include_router(module.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
+    app.include_router(kb_pages.router)
+    app.include_router(bot_pages.router)
     app.include_router(demo.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -488,6 +488,7 @@
         h('span', { class: 'msg-time', title: stamp(m.created_at) }, pending ? '' : shortTime(m.created_at)));
       var body = h('div', { class: 'msg-body' }, m.content);
       var foot = null;
+      if (m.sender_type === 'bot' && m.meta) foot = botMeta(m.meta);
       if (pending) {
         foot = h('div', { class: 'msg-state' },
           m.failed ? h('span', { class: 'msg-error' }, t('ws.send_failed', { reason: m.error || '' })) : t('ws.sending'),
@@ -497,6 +498,21 @@
             t('ws.discard')) : null);
       }
       return h('div', attrs, h('div', { class: 'bubble' }, meta, body, foot));
+    }
+
+    /* What the bot based a message on: the entry it answered with, the options it offered,
+       why it handed over. */
+    function botMeta(meta) {
+      var parts = [];
+      if (meta.kind === 'answer' && meta.question) parts.push(t('ws.bot.answered', { question: meta.question }));
+      else if (meta.kind === 'clarify') {
+        parts.push(t('ws.bot.offered', { options: (meta.options || []).map(function (o) { return o.question; }).join(' | ') }));
+      } else if (meta.kind === 'passage') parts.push(t('ws.bot.quoted', { title: meta.title || '' }));
+      else if (meta.kind === 'handoff' || meta.kind === 'leave_message') {
+        parts.push(t('ws.bot.reason.' + (meta.reason || 'none')));
+      }
+      if (!parts.length) return null;
+      return h('div', { class: 'msg-botmeta muted small' }, parts.join(' · '));
     }
 
     function nearBottom() {
@@ -561,6 +577,7 @@
         S.loaded = true;
         S.hasOlder = r.data.length >= PAGE_SIZE && S.minSeq !== null && S.minSeq > 1;
         renderMessages({ bottom: true });
+        pushKb();
         return fetchNewer(token);
       });
     }
@@ -904,6 +921,73 @@
       }
     }
 
+    // ---- knowledge: search, and suggestions for the customer's latest message ----
+
+    var kb = { input: $('kb-search'), form: $('kb-search-form'), list: $('kb-results'),
+               hint: $('kb-hint'), token: 0, lastPushed: null };
+
+    function renderKb(items, pushedFor) {
+      clear(kb.list);
+      if (!items.length) {
+        kb.list.appendChild(h('li', { class: 'kb-empty muted small' }, t('ws.kb.none')));
+        return;
+      }
+      items.forEach(function (it) {
+        var insert = h('button', { type: 'button', class: 'btn btn-small kb-insert',
+          dataset: { entryId: it.entry_id } }, t('ws.kb.insert'));
+        insert.addEventListener('click', function () {
+          var box = els.composer;
+          if (box.disabled) return;
+          box.value = box.value.trim() ? box.value.replace(/\s+$/, '') + '\n' + it.answer : it.answer;
+          box.dispatchEvent(new Event('input'));
+          box.focus();
+        });
+        kb.list.appendChild(h('li', { class: 'kb-item', dataset: { entryId: it.entry_id } },
+          h('div', { class: 'kb-q' }, it.question,
+            h('span', { class: 'kb-conf muted small', title: t('ws.kb.confidence') },
+              ' ' + Math.round((it.confidence || 0) * 100) + '%')),
+          h('div', { class: 'kb-a small' }, it.answer.length > 160 ? it.answer.slice(0, 160) + '…' : it.answer),
+          insert));
+      });
+      kb.hint.textContent = pushedFor ? t('ws.kb.pushed_for', { text: pushedFor.slice(0, 40) }) : '';
+    }
+
+    function kbSearch(text, pushed) {
+      if (!kb.list) return;
+      var q = (text || '').trim();
+      var token = ++kb.token;
+      if (!q) { clear(kb.list); kb.hint.textContent = t('ws.kb.push_hint'); return; }
+      api('GET', '/api/v1/kb/search?k=3&q=' + encodeURIComponent(q.slice(0, 200))).then(function (r) {
+        if (token !== kb.token) return;
+        renderKb(Array.isArray(r.data) ? r.data : [], pushed ? q : null);
+      }, function (e) { if (token === kb.token) kb.hint.textContent = e.message; });
+    }
+
+    /* Knowledge push: the latest customer message of the open conversation, searched as is. */
+    function pushKb() {
+      if (!kb.list || (kb.input.value || '').trim()) return;
+      var last = null;
+      Object.keys(S.msgs).forEach(function (id) {
+        var m = S.msgs[id];
+        if (m.sender_type === 'customer' && (!last || m.seq > last.seq)) last = m;
+      });
+      if (!last || last.id === kb.lastPushed) return;
+      kb.lastPushed = last.id;
+      kbSearch(last.content, true);
+    }
+
+    if (kb.form) {
+      kb.form.addEventListener('submit', function (ev) { ev.preventDefault(); kbSearch(kb.input.value, false); });
+      var kbTimer = null;
+      kb.input.addEventListener('input', function () {
+        clearTimeout(kbTimer);
+        kbTimer = setTimeout(function () {
+          if (kb.input.value.trim()) kbSearch(kb.input.value, false);
+          else { kb.lastPushed = null; pushKb(); }
+        }, 250);
+      });
+    }
+
     function handleFrame(f) {
       if (!f || typeof f.type !== 'string') return;
       if (f.type === 'message.created') {
@@ -915,6 +999,7 @@
           var gap = S.maxSeq > 0 && m.seq > S.maxSeq + 1;
           if (addMessages([m])) renderMessages();
           if (gap) fetchNewer(S.convToken);
+          if (fromCustomer) pushKb();
         }
       } else if (f.type === 'conversation.created') {
         upsertConv(f.conversation, { unread: true });

@@ -46,7 +46,7 @@ MAX_PASSWORD = 200
 
 #: permissions the workspace script needs to know about (it hides what the user cannot do)
 UI_PERMISSIONS = ("conversation.reply", "conversation.manage", "conversation.assign_others",
-                  "contact.write", "admin.manage", "admin.read")
+                  "contact.write", "admin.manage", "admin.read", "kb.read")
 
 
 @router.get("/")

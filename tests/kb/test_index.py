@@ -1,0 +1,93 @@
+"""The per-workspace index follows kb events: edits without rebuild, drafts and archived
+entries unseen, synonyms rebuild the workspace, the re-ranker is trained from phrasings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kefu.kb import actions as kb
+from kefu.kb.index import KbIndex
+from kefu.kb.schemas import EntryCreate, EntryUpdate, SynonymCreate
+from tests.conftest import T0
+
+
+def add(uows, actor, question, phrasings, answer, **kw):
+    with uows() as uow:
+        return kb.do_create_entry(uow, actor, EntryCreate(
+            question=question, phrasings=phrasings, answer=answer, **kw)).id
+
+
+def top(svc, ws, text, now=T0):
+    hits = svc.kb.search(ws, text, now=now, k=3)
+    return hits[0].entry.id if hits else None
+
+
+def test_published_entries_only_and_edits_apply(uows, world, svc):
+    eid = add(uows, world.admin_wang, "怎么开发票", ["发票怎么开"], "订单页申请", status="draft")
+    svc.kb.get(world.ws_a)  # built now; later changes arrive as events
+    assert top(svc, world.ws_a, "发票怎么开") is None
+    with uows() as uow:
+        kb.do_update_entry(uow, world.admin_wang, eid, EntryUpdate(status="published"))
+    assert top(svc, world.ws_a, "发票怎么开") == eid
+    with uows() as uow:
+        kb.do_update_entry(uow, world.admin_wang, eid, EntryUpdate(
+            phrasings=["能开专票吗"], answer="联系客服开专票"))
+    hits = svc.kb.search(world.ws_a, "能开专票吗", now=T0)
+    assert hits[0].entry.id == eid and hits[0].entry.answer == "联系客服开专票"
+    with uows() as uow:
+        kb.do_delete_entry(uow, world.admin_wang, eid)
+    assert top(svc, world.ws_a, "能开专票吗") is None
+    assert top(svc, world.ws_b, "能开专票吗") is None
+
+
+def test_incremental_equals_rebuild(uows, world, svc):
+    svc.kb.get(world.ws_a)
+    ids = [add(uows, world.admin_wang, q, p, "a", status="published") for q, p in [
+        ("什么时候发货", ["多久发货"]), ("怎么退货", ["退货流程"]), ("运费多少", ["包邮吗"])]]
+    with uows() as uow:
+        kb.do_update_entry(uow, world.admin_wang, ids[0], EntryUpdate(phrasings=["几天发货"]))
+        kb.do_update_entry(uow, world.admin_wang, ids[2], EntryUpdate(status="archived"))
+    fresh = KbIndex(svc.uows)
+    for q in ("几天发货", "多久发货", "退货流程", "包邮吗", "你好"):
+        a = [(h.entry.id, round(h.confidence, 6)) for h in svc.kb.search(world.ws_a, q, now=T0)]
+        b = [(h.entry.id, round(h.confidence, 6)) for h in fresh.search(world.ws_a, q, now=T0)]
+        assert a == b, q
+
+
+def test_synonyms_rebuild_the_workspace(uows, world, svc):
+    eid = add(uows, world.admin_wang, "快递多久到", [], "三天", status="published")
+    before = svc.kb.search(world.ws_a, "物流多久到", now=T0)
+    with uows() as uow:
+        kb.do_create_synonym(uow, world.admin_wang, SynonymCreate(terms=["快递", "物流"]))
+    after = svc.kb.search(world.ws_a, "物流多久到", now=T0)
+    assert after[0].entry.id == eid
+    assert not before or after[0].confidence > before[0].confidence
+
+
+def test_validity_is_checked_at_query_time(uows, world, svc):
+    eid = add(uows, world.admin_wang, "双11满减规则", [], "满300减50", status="published",
+              valid_from=T0 + timedelta(hours=1), valid_until=T0 + timedelta(hours=2))
+    assert top(svc, world.ws_a, "双11满减规则") is None
+    assert top(svc, world.ws_a, "双11满减规则", T0 + timedelta(minutes=90)) == eid
+    assert top(svc, world.ws_a, "双11满减规则", T0 + timedelta(hours=2)) is None
+    assert svc.kb.search(world.ws_a, "双11满减规则", now=T0, include_invalid=True)
+
+
+def test_reranker_is_trained_from_the_workspace_phrasings(uows, world, svc):
+    fruits = ["苹果", "香蕉", "橙子", "葡萄", "芒果", "榴莲", "西瓜", "草莓", "蓝莓", "樱桃",
+              "菠萝", "柠檬", "桃子", "梨子", "荔枝", "龙眼", "山竹", "椰子", "猕猴桃", "柚子"]
+    asks = [("{f}多少钱", ["{f}什么价格", "{f}怎么卖", "{f}一斤几块"]),
+            ("{f}怎么保存", ["{f}要冷藏吗", "{f}放几天", "{f}怎么存放"])]
+    for f in fruits:
+        for q, p in asks:
+            add(uows, world.admin_wang, q.format(f=f), [x.format(f=f) for x in p], f,
+                status="published")
+    index = svc.kb.get(world.ws_a)
+    assert index.engine.reranker is not None
+    hits = svc.kb.search(world.ws_a, "榴莲什么价格", now=T0)
+    assert hits[0].entry.question == "榴莲多少钱"
+
+
+def test_small_knowledge_bases_are_not_trained(uows, world, svc):
+    add(uows, world.admin_wang, "怎么退货", ["退货流程"], "a", status="published")
+    assert svc.kb.get(world.ws_a).engine.reranker is None
