@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +21,19 @@ from kefu.web.routes import include_routes
 __all__ = ["Services", "build_services", "create_app"]
 
 
+def _warm_knowledge(svc: Services) -> None:
+    from sqlalchemy import select
+
+    from kefu.accounts.models import Workspace
+
+    try:
+        with svc.uows(readonly=True) as uow:
+            ids = list(uow.session.scalars(select(Workspace.id)))
+        svc.kb.warm(ids)
+    except Exception:
+        logging.getLogger("kefu").exception("building the knowledge indexes failed")
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     settings = settings or (services.settings if services else Settings())
     svc = services or build_services(settings)
@@ -30,6 +45,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         if settings.embedded_worker and not svc.jobs.inline:
             svc.runner.start()
             started = True
+        if not svc.jobs.inline:
+            # build every workspace's knowledge index now, off the event loop, so the first
+            # customer does not wait for it (a workspace asked for earlier is built on demand)
+            threading.Thread(target=_warm_knowledge, args=(svc,), name="kefu-kb-warm",
+                             daemon=True).start()
         checkpointer = None
         if svc.engine.dialect.name == "sqlite" and not svc.jobs.inline:
             checkpointer = WalCheckpointer(svc.engine)
