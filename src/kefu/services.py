@@ -56,7 +56,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
                       serialize_writes=engine.dialect.name == "sqlite")
     runner = JobRunner(jobs, uows)
     realtime_listeners.register(bus, broker)
-    kb = KbIndex(uows)
+    kb = KbIndex(uows, encoder_path=settings.bot_encoder_path)
     kb.background = not inline_jobs
     kb.register(bus)
     bot_listeners.register(bus, jobs, kb)

@@ -20,8 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kefu.core.events import Event, EventBus
+from kefu.kb.dense import Encoder, load_encoder
 from kefu.kb.engine import Candidate, Entry, MatchEngine
 from kefu.kb.events import DictionaryChanged, DocumentChanged, EntryChanged, SmallTalkChanged
+from kefu.kb.hybrid import HybridMatcher
 from kefu.kb.models import Document, FaqEntry, Passage, SmallTalk, Synonym
 from kefu.kb.passages import PassageHit, PassageIndex, load_passage_index
 from kefu.nlp.tokenise import DEFAULT_STOP_WORDS, Tokeniser
@@ -97,9 +99,12 @@ class WorkspaceKb:
     replies: dict[str, str]
     passages: PassageIndex
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: the engine fused with a dense encoder (``KEFU_BOT_ENCODER_PATH``); None = lexical only
+    matcher: HybridMatcher | None = None
 
     @classmethod
-    def load(cls, session: Session, workspace_id: str) -> WorkspaceKb:
+    def load(cls, session: Session, workspace_id: str,
+             encoder: Encoder | None = None) -> WorkspaceKb:
         tok = build_tokeniser(session, workspace_id)
         rows = list(session.scalars(select(FaqEntry).where(
             FaqEntry.workspace_id == workspace_id, FaqEntry.status == "published")))
@@ -107,6 +112,8 @@ class WorkspaceKb:
         kb = cls(workspace_id, engine, {r.id: _info(r) for r in rows},
                  MatchEngine(tokeniser=tok), {}, load_passage_index(session, workspace_id, tok))
         kb.load_smalltalk(session)
+        if encoder is not None:
+            kb.matcher = HybridMatcher(engine, encoder)
         return kb
 
     def load_smalltalk(self, session: Session) -> None:
@@ -134,17 +141,18 @@ class WorkspaceKb:
 
     def apply(self, row: FaqEntry | None, entry_id: str) -> None:
         with self.lock:
+            target = self.matcher or self.engine  # the matcher keeps engine and vectors in step
             if row is None or row.status != "published":
-                self.engine.remove(entry_id)
+                target.remove(entry_id)
                 self.info.pop(entry_id, None)
             else:
-                self.engine.upsert(_entry(row))
+                target.upsert(_entry(row))
                 self.info[row.id] = _info(row)
 
     def search(self, text: str, *, now: datetime, k: int = 5,
                include_invalid: bool = False) -> list[Hit]:
         with self.lock:
-            cands: list[Candidate] = self.engine.match(text, k=k + 5)
+            cands: list[Candidate] = (self.matcher or self.engine).match(text, k=k + 5)
             hits = [Hit(self.info[c.entry_id], c.confidence, c.score, c.matched_phrasing)
                     for c in cands if c.entry_id in self.info]
         if not include_invalid:
@@ -155,8 +163,11 @@ class WorkspaceKb:
 class KbIndex:
     """The knowledge index of every workspace this process serves."""
 
-    def __init__(self, uows: UowFactory) -> None:
+    def __init__(self, uows: UowFactory, encoder_path: str = "") -> None:
         self.uows = uows
+        #: the dense encoder of ``KEFU_BOT_ENCODER_PATH``, loaded now so that a bad path or a
+        #: missing ``kefu[dense]`` install stops the process at start
+        self.encoder: Encoder | None = load_encoder(encoder_path) if encoder_path else None
         self._kbs: dict[str, WorkspaceKb] = {}
         self._lock = threading.Lock()
         #: entry changes seen while a workspace is being rebuilt, replayed after the swap
@@ -174,7 +185,7 @@ class KbIndex:
             kb = self._kbs.get(workspace_id)
             if kb is None:
                 with self.uows(readonly=True) as uow:
-                    kb = WorkspaceKb.load(uow.session, workspace_id)
+                    kb = WorkspaceKb.load(uow.session, workspace_id, self.encoder)
                 self._kbs[workspace_id] = kb
                 self._train(kb)
             return kb
@@ -265,7 +276,7 @@ class KbIndex:
         def run() -> None:
             try:
                 with self.uows(readonly=True) as uow:
-                    kb = WorkspaceKb.load(uow.session, workspace_id)
+                    kb = WorkspaceKb.load(uow.session, workspace_id, self.encoder)
                 while True:  # replay what changed while loading, then swap
                     with self._lock:
                         pending = self._replay.get(workspace_id, [])
