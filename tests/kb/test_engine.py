@@ -121,3 +121,75 @@ def test_remove_and_compaction() -> None:
     assert len(e) == len(ENTRIES)
     assert len(e.docs) < 200  # compacted
     assert e.match("怎么申请退款", 1)[0].entry_id == "refund"
+
+
+def _churn(auto_compact: bool) -> tuple[MatchEngine, dict[str, Entry], list[str]]:
+    """Many upserts and removes (dead phrasings well past the compaction ratio)."""
+    from kefu.kb.engine import EngineConfig
+
+    rng = random.Random(11)
+    words = ["退款", "发货", "快递", "发票", "密码", "会员", "积分", "优惠券", "订单", "地址",
+             "售后", "换货", "价格", "库存", "花呗", "借呗"]
+    pool = [Entry(f"e{i}", "".join(rng.sample(words, 3)) + str(i),
+                  tuple("".join(rng.sample(words, 2)) for _ in range(3)))
+            for i in range(120)]
+    eng = MatchEngine(pool, config=EngineConfig(auto_compact=auto_compact))
+    live = {e.id: e for e in pool}
+    for step in range(300):
+        if step % 2:
+            e = rng.choice(pool)
+            e = Entry(e.id, e.question, (*e.phrasings[:2], "".join(rng.sample(words, 2))))
+            eng.upsert(e)
+            live[e.id] = e
+        elif live:
+            victim = rng.choice(sorted(live))
+            eng.remove(victim)
+            del live[victim]
+        if step % 25 == 0:
+            eng.match("退款发货", 3)  # queries between edits (lazy merges)
+    queries = ["".join(rng.sample(words, 2)) for _ in range(40)] + words
+    return eng, live, queries
+
+
+def _same_answers(a_engine: MatchEngine, b_engine: MatchEngine, queries: list[str]) -> None:
+    for q in queries:
+        a, b = a_engine.match(q, 5), b_engine.match(q, 5)
+        assert [c.entry_id for c in a] == [c.entry_id for c in b], q
+        assert [c.confidence for c in a] == pytest.approx([c.confidence for c in b], abs=1e-5)
+        assert [c.score for c in a] == pytest.approx([c.score for c in b], abs=1e-5)
+
+
+@pytest.mark.parametrize("auto_compact", [True, False])
+def test_many_removes_equal_a_fresh_build(auto_compact: bool) -> None:
+    eng, live, queries = _churn(auto_compact)
+    fresh = MatchEngine(live.values())
+    assert set(eng.entries) == set(fresh.entries)
+    assert eng.n_phrasings == fresh.n_phrasings
+    if auto_compact:
+        assert not eng.needs_compaction()
+    else:
+        # never rebuilt by itself: every removed phrasing is still a dead slot
+        assert eng.needs_compaction() and eng.n_dead > len(eng.docs) / 2
+    _same_answers(eng, fresh, queries)
+
+
+def test_compacted_copy_equals_a_fresh_build_and_keeps_the_model() -> None:
+    from kefu.kb import learn
+
+    eng, live, queries = _churn(auto_compact=False)
+    eng.reranker = learn.train(MatchEngine(ENTRIES), max_queries=20)
+    n_docs = len(eng.docs)
+    copy = eng.compacted()
+    # the original is untouched (it keeps serving while the copy is built)
+    assert len(eng.docs) == n_docs and eng.needs_compaction()
+    assert copy.tokeniser is eng.tokeniser and copy.config is eng.config
+    assert copy.reranker is eng.reranker
+    assert copy.n_dead == 0 and not copy.needs_compaction()
+    assert len(copy.docs) == copy.n_phrasings == eng.n_phrasings
+    _same_answers(copy, eng, queries)
+    fresh = MatchEngine(live.values(), config=eng.config, reranker=eng.reranker)
+    _same_answers(copy, fresh, queries)
+    for eid in sorted(live)[1:]:  # the config travels along: remove never rebuilds the copy
+        copy.remove(eid)
+    assert copy.needs_compaction() and len(copy.docs) == eng.n_phrasings
+    assert copy.n_phrasings == len(live[sorted(live)[0]].texts())

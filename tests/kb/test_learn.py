@@ -86,3 +86,31 @@ def test_fast_score_equals_the_feature_sum() -> None:
     d = (("花呗", "还钱", "如何"), ("花呗", "呗还", "还钱"))
     assert model.score(*q, *d) == pytest.approx(
         model.pair_score(learn.pair_features(*q, *d)))
+
+
+def test_fit_learns_a_dense_feature_and_from_labelled_pairs() -> None:
+    rng = random.Random(1)
+    groups: list[learn.Group] = []
+    for _ in range(60):
+        right = rng.randrange(3)
+        # same engine score everywhere; the second dense value (e.g. keyword overlap) decides
+        groups.append(([([], (1.0, 1.0 if i == right else 0.0)) for i in range(3)], right))
+    model = learn.fit(groups, l2=1e-3)
+    assert len(model.dense) == 2 and model.dense[1] > 0.5
+    assert model.engine_weight == model.dense[0]
+    labelled = [(["C:还款|还钱"], 1)] * 20 + [(["C:花呗|借呗"], 0)] * 20
+    model = learn.fit(groups, l2=1e-3, labelled=labelled)
+    assert model.weights["C:还款|还钱"] > 0 > model.weights["C:花呗|借呗"]
+
+
+def test_training_rows_carry_the_engine_components() -> None:
+    from kefu.kb.engine import DENSE_FEATURES
+
+    engine = MatchEngine(ENTRIES)
+    group = engine.training_group("花呗要怎么还款", "repay")
+    assert group is not None
+    rows, right = group
+    assert rows[right][0] and all(len(x) == len(DENSE_FEATURES) for _, x in rows)
+    cands = engine.match("花呗要怎么还款", len(rows))
+    assert [x[0] for _, x in rows] == pytest.approx([c.score for c in cands])
+    assert [x[1] for _, x in rows] == pytest.approx([c.confidence for c in cands])

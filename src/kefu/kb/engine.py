@@ -14,16 +14,19 @@ Pipeline for one query (see docs/subsystems/matching.md):
    (all its phrasings together), so entries with many phrasings use them all;
 5. optionally, a learnt re-ranker (:mod:`kefu.kb.learn`, trained from the KB's own phrasings
    and optional labelled pairs, set as ``engine.reranker``) re-scores the best ``learn_top``
-   entries: learnt weight × the ranking score + a linear pair model over word / character
-   n-gram overlap, difference and association features. Confidences stay lexical, except that
-   a promoted top entry takes the lexical top's confidence if that was higher;
+   entries: learnt weights × the ranking score and its components (``DENSE_FEATURES``) + a
+   linear pair model over word / character n-gram overlap, difference and association
+   features. Confidences stay lexical, except that a promoted top entry takes the lexical top's
+   confidence if that was higher;
 6. :func:`decide` turns the confidence into answer / clarify / none.
 
 The inverted index keeps postings as numpy arrays plus a small list of appended postings that is
 merged lazily when a token is next queried; removals mark documents dead and fix the corpus
 statistics (document frequency, count, average length) at once, so scores after any sequence of
 ``upsert``/``remove`` equal those of a fresh build. Dead documents are compacted away (a rebuild)
-once they make up a quarter of the index.
+once they make up a quarter of the index: inside ``remove`` by default, or — with
+``EngineConfig(auto_compact=False)`` — by the caller, who checks ``needs_compaction()`` and swaps
+in ``compacted()`` built on a background thread.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ from kefu.nlp.normalise import normalise
 from kefu.nlp.tokenise import DEFAULT_STOP_WORDS, Tokeniser
 
 MAX_QUERY_CHARS = 256
+
+#: what the learnt re-ranker gets from the engine for each candidate entry, besides the sparse
+#: pair features: the ranking score, the confidence, the best phrasing's keyword / character /
+#: fuzzy similarity and relative fused BM25, the vote of its other phrasings and the relative
+#: BM25 of the entry as one document (``training_group`` rows and ``Reranker.dense``)
+DENSE_FEATURES = ("score", "confidence", "keywords", "chars", "fuzzy", "bm25", "vote", "entry")
 
 
 @dataclass(frozen=True)
@@ -234,6 +243,11 @@ class EngineConfig:
     w_fuzzy: float = 0.2
     w_bm25: float = 0.2
     compact_ratio: float = 0.25
+    #: ``remove`` rebuilds the index itself once dead phrasings pass ``compact_ratio``
+    #: (synchronous: seconds at 100k phrasings). A server sets False, polls
+    #: :meth:`MatchEngine.needs_compaction` and swaps in :meth:`MatchEngine.compacted`, built on
+    #: a background thread.
+    auto_compact: bool = True
     learn_top: int = 10  # candidates the learnt re-ranker re-scores (and trains on)
     learn_phrasings: int = 3  # of each, its best phrasings in the pool that it scores
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -306,8 +320,27 @@ class MatchEngine:
             return
         self._drop(entry_id)
         del self.entries[entry_id]
-        if self._dead > max(64, self.config.compact_ratio * len(self.docs)):
+        if self.config.auto_compact and self.needs_compaction():
             self.rebuild()
+
+    @property
+    def n_dead(self) -> int:
+        """Phrasing slots of removed or replaced entries still in the index."""
+        return self._dead
+
+    def needs_compaction(self) -> bool:
+        """Whether dead phrasings make up more than ``compact_ratio`` of the index (and more
+        than 64): they cost memory and query time, never correctness."""
+        return self._dead > max(64, self.config.compact_ratio * len(self.docs))
+
+    def compacted(self) -> MatchEngine:
+        """A fresh engine of the live entries with the same tokeniser, config and re-ranker:
+        a compaction built off to the side, leaving this engine untouched and serving. The
+        entries are snapshotted first (one ``list()`` call); edits made to this engine after
+        that must be applied to the copy too before it is swapped in."""
+        entries = list(self.entries.values())
+        return MatchEngine(entries, tokeniser=self.tokeniser, config=self.config,
+                           reranker=self.reranker)
 
     def _drop(self, entry_id: str) -> None:
         if entry_id in self.entry_doc:
@@ -327,7 +360,8 @@ class MatchEngine:
 
     # -- queries ---------------------------------------------------------------------------
     def _similarity(self, qnorm: str, qwords: frozenset[str], qbigrams: frozenset[str],
-                    doc: _Doc, rel: float) -> float:
+                    doc: _Doc, rel: float) -> tuple[float, float, float, float]:
+        """The similarity in [0, 1] and its keyword, character and fuzzy components."""
         cfg = self.config
         shared = qwords.intersection(doc.words)
         kw = 0.0
@@ -342,7 +376,7 @@ class MatchEngine:
             ch = 2 * common / (len(qbigrams) + len(doc.bigrams))
         fz = fuzz.ratio(qnorm, doc.norm) / 100.0
         sim = cfg.w_keywords * kw + cfg.w_chars * ch + cfg.w_fuzzy * fz + cfg.w_bm25 * rel
-        return min(max(sim, 0.0), 1.0)
+        return min(max(sim, 0.0), 1.0), kw, ch, fz
 
     def coverage(self, query_words: Sequence[str]) -> float:
         """IDF-weighted share of the query's words that occur anywhere in the knowledge base."""
@@ -359,16 +393,18 @@ class MatchEngine:
         ranked = self._rank(qnorm)
         if ranked is None:
             return []
-        cands, pool_docs, qwords, qgrams = ranked
+        cands, pool_docs, qwords, qgrams, dense = ranked
         if self.reranker is not None:
-            cands = self._rerank(cands, pool_docs, qwords, qgrams)
+            cands = self._rerank(cands, pool_docs, qwords, qgrams, dense)
         return cands[:k]
 
     def _rerank(self, cands: list[Candidate], pool_docs: dict[str, list[int]],
-                qwords: frozenset[str], qgrams: frozenset[str]) -> list[Candidate]:
-        """Re-score the best ``learn_top`` candidates with the learnt pair model: engine score
-        × learnt weight + the best pair score over the entry's first phrasings in the pool.
-        The others keep their order below, with the lowest pair score of the re-scored."""
+                qwords: frozenset[str], qgrams: frozenset[str],
+                dense: dict[str, tuple[float, ...]]) -> list[Candidate]:
+        """Re-score the best ``learn_top`` candidates with the learnt model: learnt weights ×
+        the engine's score and its components (:data:`DENSE_FEATURES`) + the best pair score
+        over the entry's first phrasings in the pool. The others keep their order below, with
+        the lowest learnt score of the re-scored."""
         model = self.reranker
         assert model is not None
         cfg = self.config
@@ -380,10 +416,13 @@ class MatchEngine:
                 doc = self.docs[d]
                 best = max(best, model.score(qwords, qgrams, doc.words, doc.bigrams))
             scores.append(best)
-        floor = min(scores) if scores else 0.0
+        dw = model.dense
+        learnt = [s + sum(w * x for w, x in zip(dw[1:], dense[c.entry_id][1:], strict=False))
+                  for c, s in zip(top, scores, strict=True)]
+        floor = min(learnt) if learnt else 0.0
         ew = model.engine_weight
         out = [Candidate(c.entry_id, ew * c.score + s, c.confidence, c.matched_phrasing)
-               for c, s in zip(top, scores, strict=True)]
+               for c, s in zip(top, learnt, strict=True)]
         out.extend(Candidate(c.entry_id, ew * c.score + floor, c.confidence, c.matched_phrasing)
                    for c in cands[cfg.learn_top:])
         out.sort(key=lambda c: (-c.score, c.entry_id))
@@ -403,21 +442,29 @@ class MatchEngine:
         ranked = self._rank(qnorm) if qnorm and self.entries else None
         if ranked is None:
             return None
-        cands, pool_docs, qwords, qgrams = ranked
+        cands, pool_docs, qwords, qgrams, dense = ranked
         top = cands[: self.config.learn_top]
         ids = [c.entry_id for c in top]
         if expected not in ids:
             return None
-        rows = []
+        rows: list[tuple[list[str], Sequence[float] | float]] = []
         for c in top:
             doc = self.docs[pool_docs[c.entry_id][0]]
-            rows.append((pair_features(qwords, qgrams, doc.words, doc.bigrams), c.score))
+            rows.append((pair_features(qwords, qgrams, doc.words, doc.bigrams),
+                         dense[c.entry_id]))
         return rows, ids.index(expected)
 
-    def _rank(self, qnorm: str) -> tuple[list[Candidate], dict[str, list[int]],
-                                          frozenset[str], frozenset[str]] | None:
+    def pair_tokens(self, text: str) -> tuple[frozenset[str], frozenset[str]]:
+        """The token sets (words, character n-grams of ≥ 2) that :func:`pair_features` takes."""
+        norm = normalise(text, max_chars=MAX_QUERY_CHARS)
+        return (frozenset(self.tokeniser.words(norm)),
+                _bigrams(self.tokeniser.chars(norm)))
+
+    def _rank(self, qnorm: str) -> tuple[list[Candidate], dict[str, list[int]], frozenset[str],
+                                          frozenset[str], dict[str, tuple[float, ...]]] | None:
         """Steps 2–4 of the pipeline: every re-ranked entry as a candidate, best first, the
-        entries' phrasings in the pool (best first) and the query's token sets."""
+        entries' phrasings in the pool (best first), the query's token sets and each entry's
+        score components (:data:`DENSE_FEATURES`)."""
         cfg = self.config
         qw = self.tokeniser.words(qnorm)
         qc = self.tokeniser.chars(qnorm)
@@ -448,29 +495,43 @@ class MatchEngine:
             votes.setdefault(eid, []).append(float(fused[d]) / fmax)
             pool_docs.setdefault(eid, []).append(d)
         # full similarity only for the best `rerank` phrasings, best one per entry kept
-        best: dict[str, tuple[float, str]] = {}
+        best: dict[str, tuple[tuple[float, float, float, float, float], str]] = {}
         for d in top[: cfg.rerank].tolist():
             doc = self.docs[d]
-            sim = self._similarity(qnorm, qwords, qbig, doc, float(fused[d]) / fmax)
-            if doc.entry_id not in best or sim > best[doc.entry_id][0]:
-                best[doc.entry_id] = (sim, doc.text)
+            rel = float(fused[d]) / fmax
+            sim, kw, ch, fz = self._similarity(qnorm, qwords, qbig, doc, rel)
+            if doc.entry_id not in best or sim > best[doc.entry_id][0][0]:
+                best[doc.entry_id] = ((sim, kw, ch, fz, rel), doc.text)
+        out, dense = self._aggregate(qw, qc, best, votes)
+        return out, pool_docs, qwords, qbig, dense
+
+    def _aggregate(self, qw: Sequence[str], qc: Sequence[str],
+                   best: dict[str, tuple[tuple[float, float, float, float, float], str]],
+                   votes: dict[str, list[float]]
+                   ) -> tuple[list[Candidate], dict[str, tuple[float, ...]]]:
+        """Step 4: confidence and ranking score per entry, best first, and the components."""
+        cfg = self.config
         cov = self.coverage(qw) if cfg.w_coverage else 0.0
         es = self.entry_index.score([*qw, *qc]) if cfg.w_entry else None
         emax = float(es.max()) if es is not None and len(es) else 0.0
         out: list[Candidate] = []
+        dense: dict[str, tuple[float, ...]] = {}
         k_ = cfg.vote_k
-        for entry_id, (sim, text) in best.items():
+        for entry_id, ((sim, kw, ch, fz, rel), text) in best.items():
             conf = sim
             if cfg.w_coverage:
                 conf = (1.0 - cfg.w_coverage) * sim + cfg.w_coverage * sim * cov
             support = votes[entry_id][1:1 + k_]
             vote = sum(support) / k_ if k_ > 0 else 0.0
             score = conf + cfg.vote_weight * vote
+            ent = 0.0
             if es is not None and emax > 0:
-                score += cfg.w_entry * float(es[self.entry_doc[entry_id]]) / emax
+                ent = float(es[self.entry_doc[entry_id]]) / emax
+                score += cfg.w_entry * ent
             out.append(Candidate(entry_id, score, conf, text))
+            dense[entry_id] = (score, conf, kw, ch, fz, rel, vote, ent)
         out.sort(key=lambda c: (-c.score, c.entry_id))
-        return out, pool_docs, qwords, qbig
+        return out, dense
 
     def decide(self, query: str, k: int = 5) -> Decision:
         t = self.config.thresholds

@@ -10,7 +10,8 @@ built from the engine's two token views:
   translation table: ``还款|还钱``);
 * ``b:g`` / ``x:g``: the same for character n-grams (typos, unknown words);
 
-plus the engine's own ranking score with a learnt weight. It is trained *listwise*: for a
+plus the engine's own ranking score and its components (``kefu.kb.engine.DENSE_FEATURES``)
+with learnt weights. It is trained *listwise*: for a
 training query the engine retrieves its best candidates and the weights are fitted (softmax
 cross-entropy, L2, Adam, numpy only) so that the right entry comes first. Training queries:
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from kefu.kb.engine import EngineConfig, MatchEngine
@@ -63,11 +65,18 @@ def pair_features(qwords: frozenset[str], qgrams: frozenset[str], dwords: Iterab
 
 @dataclass
 class Reranker:
-    """Learnt weights: feature name → weight, and the weight of the engine's own score."""
+    """Learnt weights: sparse pair feature name → weight, and the weights of the engine's
+    dense per-candidate features (``kefu.kb.engine.DENSE_FEATURES``: the ranking score
+    first, then its components; a shorter tuple leaves the rest out)."""
 
     weights: dict[str, float] = field(default_factory=dict)
-    engine_weight: float = 1.0
+    dense: tuple[float, ...] = (1.0,)
     n_queries: int = 0  # training queries used (for reports)
+
+    @property
+    def engine_weight(self) -> float:
+        """The weight of the engine's own ranking score."""
+        return self.dense[0] if self.dense else 0.0
 
     def __post_init__(self) -> None:
         # the weights split by feature kind, keyed by token: scoring builds no strings
@@ -100,58 +109,84 @@ class Reranker:
         return s
 
 
-# One training query: (features of each candidate's best phrasing, engine score) per
-# candidate, and the index of the right candidate.
-Group = tuple[list[tuple[list[str], float]], int]
+# One training query: (sparse features of each candidate's best phrasing, the engine's dense
+# features of the candidate — ranking score first, or just the score) per candidate, and the
+# index of the right candidate.
+Group = tuple[list[tuple[list[str], Sequence[float] | float]], int]
+# One labelled pair for the pointwise part of the loss: its sparse features, 1 same / 0 not.
+Labelled = tuple[list[str], int]
 
 
-def fit(groups: Sequence[Group], l2: float = 1e-2, iters: int = 200,
-        lr: float = 0.05) -> Reranker:
-    """Listwise logistic (softmax) regression over the candidates of each training query."""
+def _sparse(rows: Sequence[list[str]], vocab: dict[str, int]
+            ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(feature index, row index) of every non-zero of ``rows``, growing ``vocab``."""
+    lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    idx = np.fromiter((vocab.setdefault(f, len(vocab)) for r in rows for f in r),
+                      dtype=np.int64, count=int(lens.sum()))
+    return idx, np.repeat(np.arange(len(rows)), lens)
+
+
+def fit(groups: Sequence[Group], l2: float = 1e-2, iters: int = 200, lr: float = 0.05,
+        labelled: Sequence[Labelled] = (), labelled_weight: float = 1.0) -> Reranker:
+    """Listwise logistic (softmax) regression over the candidates of each training query,
+    plus (optionally) pointwise logistic regression of the sparse pair score on labelled
+    pairs (``labelled_weight`` × their mean loss; hard negatives the retrieval may miss)."""
     groups = [g for g in groups if len(g[0]) > 1]
     if not groups:
         return Reranker()
     vocab: dict[str, int] = {}
-    rows: list[list[int]] = []
-    es: list[float] = []
+    rows: list[list[str]] = []
+    dense_rows: list[Sequence[float]] = []
     sizes: list[int] = []
     y_idx: list[int] = []
     for cands, right in groups:
         y_idx.append(len(rows) + right)
         sizes.append(len(cands))
-        for feats, score in cands:
-            rows.append([vocab.setdefault(f, len(vocab)) for f in feats])
-            es.append(score)
-    n, d, g_n = len(rows), len(vocab), len(groups)
-    lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=n)
-    idx = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(lens.sum()))
-    row_of = np.repeat(np.arange(n), lens)
+        for feats, x in cands:
+            rows.append(feats)
+            dense_rows.append((x,) if isinstance(x, (int, float)) else x)
+    n, g_n = len(rows), len(groups)
+    idx, row_of = _sparse(rows, vocab)
+    k = max(len(x) for x in dense_rows)
+    e = np.zeros((n, k))
+    for i, x in enumerate(dense_rows):
+        e[i, : len(x)] = x
+    pidx, prow = _sparse([f for f, _ in labelled], vocab)
+    py = np.asarray([y for _, y in labelled], dtype=float)
+    p_n = len(labelled)
+    d = len(vocab)
     gid = np.repeat(np.arange(g_n), sizes)
     y = np.zeros(n)
     y[y_idx] = 1.0
-    e = np.asarray(es)
-    w = np.zeros(d + 1)  # the last weight is the engine score's
-    w[-1] = 1.0
+    # weights: d sparse, k dense (the engine score's starts at 1), one bias (pointwise part)
+    w = np.zeros(d + k + 1)
+    w[d] = 1.0
     m = np.zeros_like(w)
     v = np.zeros_like(w)
     grad = np.zeros_like(w)
     for t in range(1, iters + 1):
-        z = np.bincount(row_of, weights=w[idx], minlength=n) + w[-1] * e
+        ws = w[:d]
+        z = np.bincount(row_of, weights=ws[idx], minlength=n) + e @ w[d:d + k]
         zmax = np.full(g_n, -np.inf)
         np.maximum.at(zmax, gid, z)
         ez = np.exp(z - zmax[gid])
         p = ez / np.bincount(gid, weights=ez, minlength=g_n)[gid]
-        r = p - y
-        grad[:-1] = np.bincount(idx, weights=r[row_of], minlength=d)
-        grad[-1] = float(r @ e)
-        grad /= g_n
+        r = (p - y) / g_n
+        grad[:d] = np.bincount(idx, weights=r[row_of], minlength=d)
+        grad[d:d + k] = r @ e
+        grad[-1] = 0.0
+        if p_n:
+            pz = np.bincount(prow, weights=ws[pidx], minlength=p_n) + w[-1]
+            pr = labelled_weight * (1.0 / (1.0 + np.exp(-pz)) - py) / p_n
+            grad[:d] += np.bincount(pidx, weights=pr[prow], minlength=d)
+            grad[-1] = float(pr.sum())
         grad += l2 * w
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * grad * grad
         w -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
     names = list(vocab)
-    weights = {names[i]: float(w[i]) for i in np.flatnonzero(np.abs(w[:-1]) > 1e-4).tolist()}
-    return Reranker(weights, float(w[-1]), g_n)
+    weights = {names[i]: float(w[i]) for i in np.flatnonzero(np.abs(w[:d]) > 1e-4).tolist()}
+    return Reranker(weights, tuple(float(x) for x in w[d:d + k]), g_n)
 
 
 def kb_groups(engine: MatchEngine, max_queries: int = 2000, max_phrasings: int = 20000,
