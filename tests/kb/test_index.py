@@ -91,3 +91,54 @@ def test_reranker_is_trained_from_the_workspace_phrasings(uows, world, svc):
 def test_small_knowledge_bases_are_not_trained(uows, world, svc):
     add(uows, world.admin_wang, "怎么退货", ["退货流程"], "a", status="published")
     assert svc.kb.get(world.ws_a).engine.reranker is None
+
+
+def test_removals_compact_off_to_the_side_and_keep_answers(uows, world, svc):
+    ids = [add(uows, world.admin_wang, f"第{i}号商品怎么保存", [f"第{i}号商品要冷藏吗"], f"答{i}",
+               status="published") for i in range(60)]
+    index = svc.kb.get(world.ws_a)
+    engine_before = index.engine
+    for eid in ids[:45]:
+        with uows() as uow:
+            kb.do_delete_entry(uow, world.admin_wang, eid)
+    # compaction ran (inline in tests) and swapped in a fresh engine without dead phrasings
+    assert index.engine is not engine_before
+    assert index.engine.n_dead < 64
+    fresh = KbIndex(svc.uows)
+    for i in (0, 44, 45, 59):
+        q = f"第{i}号商品要冷藏吗"
+        a = [(h.entry.id, round(h.confidence, 6)) for h in svc.kb.search(world.ws_a, q, now=T0)]
+        b = [(h.entry.id, round(h.confidence, 6)) for h in fresh.search(world.ws_a, q, now=T0)]
+        assert a == b, q
+    assert top(svc, world.ws_a, "第50号商品要冷藏吗") == ids[50]
+
+
+def test_edits_during_compaction_are_replayed(uows, world, svc, monkeypatch):
+    from kefu.kb import index as index_module
+    from kefu.kb.models import FaqEntry
+
+    eid = add(uows, world.admin_wang, "怎么开发票", ["发票怎么开"], "订单页申请",
+              status="published")
+    other = add(uows, world.admin_wang, "多久发货", [], "48小时", status="published")
+    index = svc.kb.get(world.ws_a)
+    with uows() as uow:  # change the row quietly; the index hears of it only "during" compaction
+        row = uow.session.get(FaqEntry, eid)
+        assert row is not None
+        row.phrasings = ["能开专票吗"]
+    assert top(svc, world.ws_a, "能开专票吗") != eid
+    real = index_module.MatchEngine
+
+    def building_while_edits_arrive(*args, **kwargs):
+        engine = real(*args, **kwargs)  # the copy, from the snapshot taken before the edits
+        with uows(readonly=True) as uow:
+            index.apply(uow.session.get(FaqEntry, eid), eid)
+        index.apply(None, other)
+        return engine
+
+    monkeypatch.setattr(index_module, "MatchEngine", building_while_edits_arrive)
+    before = index.engine
+    index.compact()
+    monkeypatch.setattr(index_module, "MatchEngine", real)
+    assert index.engine is not before and index.pending is None
+    assert top(svc, world.ws_a, "能开专票吗") == eid
+    assert top(svc, world.ws_a, "多久发货") != other

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from kefu.core.events import Event, EventBus
 from kefu.kb.dense import Encoder, load_encoder
-from kefu.kb.engine import Candidate, Entry, MatchEngine
+from kefu.kb.engine import Candidate, EngineConfig, Entry, MatchEngine
 from kefu.kb.events import DictionaryChanged, DocumentChanged, EntryChanged, SmallTalkChanged
 from kefu.kb.hybrid import HybridMatcher
 from kefu.kb.models import Document, FaqEntry, Passage, SmallTalk, Synonym
@@ -101,6 +101,8 @@ class WorkspaceKb:
     lock: threading.RLock = field(default_factory=threading.RLock)
     #: the engine fused with a dense encoder (``KEFU_BOT_ENCODER_PATH``); None = lexical only
     matcher: HybridMatcher | None = None
+    #: while a compacted copy is being built: the edits to replay onto it before the swap
+    pending: list[tuple[str, Entry | str]] | None = None
 
     @classmethod
     def load(cls, session: Session, workspace_id: str,
@@ -108,7 +110,9 @@ class WorkspaceKb:
         tok = build_tokeniser(session, workspace_id)
         rows = list(session.scalars(select(FaqEntry).where(
             FaqEntry.workspace_id == workspace_id, FaqEntry.status == "published")))
-        engine = MatchEngine((_entry(r) for r in rows), tokeniser=tok)
+        # removals never rebuild on the caller's thread: KbIndex compacts off to the side
+        engine = MatchEngine((_entry(r) for r in rows), tokeniser=tok,
+                             config=EngineConfig(auto_compact=False))
         kb = cls(workspace_id, engine, {r.id: _info(r) for r in rows},
                  MatchEngine(tokeniser=tok), {}, load_passage_index(session, workspace_id, tok))
         kb.load_smalltalk(session)
@@ -145,9 +149,41 @@ class WorkspaceKb:
             if row is None or row.status != "published":
                 target.remove(entry_id)
                 self.info.pop(entry_id, None)
+                if self.pending is not None:
+                    self.pending.append(("remove", entry_id))
             else:
-                target.upsert(_entry(row))
+                entry = _entry(row)
+                target.upsert(entry)
                 self.info[row.id] = _info(row)
+                if self.pending is not None:
+                    self.pending.append(("upsert", entry))
+
+    def compact(self) -> None:
+        """Swap in a compacted copy of the engine, built without holding the lock (queries
+        and edits go on meanwhile; edits are replayed onto the copy before the swap)."""
+        with self.lock:
+            if self.pending is not None:
+                return  # one compaction at a time
+            self.pending = []
+            old = self.engine
+            entries = list(old.entries.values())
+        try:
+            fresh = MatchEngine(entries, tokeniser=old.tokeniser, config=old.config,
+                                reranker=old.reranker)
+            with self.lock:
+                for op, item in self.pending:
+                    if op == "upsert":
+                        assert isinstance(item, Entry)
+                        fresh.upsert(item)
+                    else:
+                        fresh.remove(str(item))
+                fresh.reranker = self.engine.reranker  # trained meanwhile? keep the newest
+                self.engine = fresh
+                if self.matcher is not None:
+                    self.matcher.engine = fresh
+        finally:
+            with self.lock:
+                self.pending = None
 
     def search(self, text: str, *, now: datetime, k: int = 5,
                include_invalid: bool = False) -> list[Hit]:
@@ -254,7 +290,10 @@ class KbIndex:
             with self._lock:
                 if ws in self._replay:
                     self._replay[ws].append(event)
-            self._apply(self._kbs[ws], event)
+            kb = self._kbs[ws]
+            self._apply(kb, event)
+            if kb.engine.needs_compaction():
+                self._run(kb.compact, "kefu-kb-compact")
         elif isinstance(event, SmallTalkChanged):
             with self.uows(readonly=True) as uow:
                 self._kbs[ws].load_smalltalk(uow.session)
@@ -295,6 +334,18 @@ class KbIndex:
 
         if self.background:
             threading.Thread(target=run, name="kefu-kb-rebuild", daemon=True).start()
+        else:
+            run()
+
+    def _run(self, work: Callable[[], None], name: str) -> None:
+        def run() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("%s failed", name)
+
+        if self.background:
+            threading.Thread(target=run, name=name, daemon=True).start()
         else:
             run()
 
