@@ -25,7 +25,8 @@ from kefu.contacts.models import Contact
 from kefu.core.ids import new_id
 from kefu.inbox.models import Conversation, Inbox, Message
 from kefu.kb import actions as kb_actions
-from kefu.kb.models import Category, FaqEntry, SmallTalk, Synonym
+from kefu.kb.documents import do_import_document
+from kefu.kb.models import Category, Document, FaqEntry, Passage, SmallTalk, Synonym
 from kefu.kb.schemas import CategoryCreate, EntryCreate, SmallTalkCreate, SynonymCreate
 from tests.conftest import customer_says, login
 
@@ -140,6 +141,11 @@ ID_ROUTES: dict[tuple[str, str], Body] = {
     ("POST", "/app/kb/smalltalk/{smalltalk_id}"):
         form({"phrasings": "hijacked", "reply": "hijacked"}),
     ("POST", "/app/kb/smalltalk/{smalltalk_id}/delete"): form({}),
+    # knowledge documents (API and pages)
+    ("GET", "/api/v1/kb/documents/{document_id}"): NONE,
+    ("DELETE", "/api/v1/kb/documents/{document_id}"): NONE,
+    ("GET", "/app/kb/documents/{document_id}"): NONE,
+    ("POST", "/app/kb/documents/{document_id}/delete"): form({}),
 }
 
 #: routes with a path parameter that is not a workspace object, and why
@@ -147,6 +153,8 @@ EXEMPT: dict[str, str] = {
     "/api/v1/webchat/{inbox_id}/": "public widget API: the inbox id is published on host "
                                    "sites; visitors are scoped by their visitor token",
     "/static/{path:path}": "static files",
+    "/help/{inbox_id}/articles/": "public help articles quoted by the bot: only published "
+                                  "documents of the inbox's own workspace (tests/web/test_help.py)",
 }
 
 
@@ -185,8 +193,11 @@ def ctx(svc, uows, world) -> Ctx:
                                                SynonymCreate(terms=["A快递", "A物流"]))
         smalltalk = kb_actions.do_create_smalltalk(uow, world.admin_wang, SmallTalkCreate(
             phrasings=["A你好"], reply="A的寒暄回复"))
+        document = do_import_document(uow, world.admin_wang, filename="A的指南.md",
+                                      data="# A的文档标题\n\nA的文档段落。".encode())
         kb_ids = {"entry_id": entry.id, "category_id": category.id,
-                  "synonym_id": synonym.id, "smalltalk_id": smalltalk.id}
+                  "synonym_id": synonym.id, "smalltalk_id": smalltalk.id,
+                  "document_id": document.id}
     conv_id, contact_id = customer_says(uows, world.inbox_a, "我的订单还没到", visitor="a-buyer")
     return Ctx(a_ids={"user_id": world.agent_li.user_id, "team_id": ids[0],
                       "inbox_id": world.inbox_a, "contact_id": contact_id,
@@ -210,8 +221,9 @@ def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
         category = s.get(Category, ids["category_id"])
         synonym = s.get(Synonym, ids["synonym_id"])
         smalltalk = s.get(SmallTalk, ids["smalltalk_id"])
+        document = s.get(Document, ids["document_id"])
         assert None not in (user, team, inbox, contact, conv, token, entry, category, synonym,
-                            smalltalk)
+                            smalltalk, document)
         return {
             "user": (user.name, user.role, user.is_active, user.password_hash),
             "team": team.name,
@@ -225,6 +237,8 @@ def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
             "kb_category": (category.name, category.parent_id),
             "kb_synonym": list(synonym.terms),
             "kb_smalltalk": (list(smalltalk.phrasings), smalltalk.reply),
+            "kb_document": (document.title, s.scalar(select(func.count()).select_from(
+                Passage).where(Passage.document_id == document.id))),
         }
 
 
@@ -272,7 +286,8 @@ def test_every_route_with_an_id_is_covered(app_client):
     assert not stale, f"ID_ROUTES names routes that no longer exist: {stale}"
     params = {p for _m, path in ID_ROUTES for p in re.findall(r"{(\w+)", path)}
     assert params <= {"user_id", "team_id", "inbox_id", "contact_id", "conversation_id",
-                      "token_id", "entry_id", "category_id", "synonym_id", "smalltalk_id"}
+                      "token_id", "entry_id", "category_id", "synonym_id", "smalltalk_id",
+                      "document_id"}
 
 
 @pytest.mark.parametrize("persona", ["admin@b.example.com", "agent@b.example.com"])
@@ -305,7 +320,8 @@ def test_a_objects_are_reachable_by_a(app_client, world, ctx):
                  "/api/v1/kb/entries/{entry_id}", "/api/v1/kb/entries/{entry_id}/versions",
                  "/api/v1/kb/entries/{entry_id}/diff", "/app/kb/entries/{entry_id}",
                  "/app/kb/entries/{entry_id}/edit", "/api/v1/inboxes/{inbox_id}/bot",
-                 "/app/bot/inboxes/{inbox_id}"):
+                 "/app/bot/inboxes/{inbox_id}", "/api/v1/kb/documents/{document_id}",
+                 "/app/kb/documents/{document_id}"):
         r = app_client.get(_fill(path, ids))
         assert r.status_code == 200, (path, r.text)
     assert app_client.get("/api/v1/tokens").json()[0]["id"] == ids["token_id"]
@@ -337,12 +353,12 @@ def _a_markers(uows, world, ctx: Ctx) -> set[str]:
             Conversation.workspace_id == world.ws_a)))
         ids |= set(s.scalars(select(Message.id).where(Message.workspace_id == world.ws_a)))
         ids |= set(s.scalars(select(ApiToken.id).where(ApiToken.workspace_id == world.ws_a)))
-        for model in (FaqEntry, Category, Synonym, SmallTalk):
+        for model in (FaqEntry, Category, Synonym, SmallTalk, Document, Passage):
             ids |= set(s.scalars(select(model.id).where(model.workspace_id == world.ws_a)))
     # (not A's workspace name "鲜果优选": the demo shop page uses it as its made-up brand)
     return ids | {world.ws_a, world.inbox_a, world.secret_a, "wang@a.example.com", "王店长",
                   "A售后组", "我的订单还没到", "a-buyer", "A的退货政策", "A的退货答案",
-                  "A的售后分类", "A快递", "A的寒暄回复"}
+                  "A的售后分类", "A快递", "A的寒暄回复", "A的文档标题", "A的文档段落", "A的指南"}
 
 
 LIST_QUERIES = {
@@ -351,6 +367,8 @@ LIST_QUERIES = {
     "/api/v1/kb/entries": ["", "?q=A的退货", "?status=published"],
     "/api/v1/kb/search": ["?q=A的退货政策"],
     "/app/kb": ["", "?q=A的退货"],
+    "/api/v1/kb/export": ["", "?format=csv"],  # (XLSX is zipped: markers would not show)
+    "/app/kb/health": ["", "?days=7"],
 }
 #: parameterless GET routes not swept for A's data, and why
 LIST_EXEMPT = {"/readyz": "opens its own database connection; no workspace data"}

@@ -30,7 +30,7 @@ def start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str, float]
         if not line:
             break
         out.append(line)
-        if "Uvicorn running" in line or "Application startup complete" in line:
+        if "Uvicorn running" in line:  # the port is open (startup complete comes before)
             return proc, "".join(out), time.monotonic() - t0
     proc.kill()
     raise AssertionError("server did not start:\n" + "".join(out))

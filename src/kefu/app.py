@@ -16,7 +16,7 @@ from kefu.config import Settings
 from kefu.core.db import WalCheckpointer
 from kefu.services import Services, build_services
 from kefu.web import errors as web_errors
-from kefu.web.routes import include_routes
+from kefu.web.routes import UPLOAD_LIMITS, UPLOAD_SLACK, include_routes
 
 __all__ = ["Services", "build_services", "create_app"]
 
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         redoc_url=None,
     )
     app.state.services = svc
-    web_errors.install(app, max_body_bytes=settings.max_body_bytes)
+    web_errors.install(app, max_body_bytes=settings.max_body_bytes, uploads=UPLOAD_LIMITS,
+                       upload_slack=UPLOAD_SLACK)
     include_routes(app)
     return app

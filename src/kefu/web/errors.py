@@ -7,6 +7,7 @@ into memory.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -138,12 +139,50 @@ class _TooLarge(Exception):
     pass
 
 
-def install(app: FastAPI, *, max_body_bytes: int) -> None:
+class UploadLimit(BodyLimit):
+    """``BodyLimit`` for one upload route: the cap is the file limit plus the multipart
+    framing, and a larger body is refused as the domain would name it (413
+    ``file_too_large``) before it is read into memory."""
+
+    def __init__(self, app: ASGIApp, limit: int, *, file_limit: int) -> None:
+        super().__init__(app, limit)
+        self.file_limit = file_limit
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mb = self.file_limit // (1024 * 1024)
+        response = error_response(413, "file_too_large",
+                                  f"文件不能超过 {mb} MB / The file is larger than {mb} MB",
+                                  {"max_bytes": self.file_limit})
+        await response(scope, receive, send)
+
+
+class BodyLimits:
+    """The app's ``BodyLimit`` for every request, except POSTs to the upload routes."""
+
+    def __init__(self, app: ASGIApp, limit: int, *, uploads: Mapping[str, int],
+                 slack: int) -> None:
+        self.default = BodyLimit(app, limit)
+        self.uploads = {path: UploadLimit(app, max(limit, file_limit + slack),
+                                          file_limit=file_limit)
+                        for path, file_limit in uploads.items()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        guard = None
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            guard = self.uploads.get(scope["path"])
+        await (guard or self.default)(scope, receive, send)
+
+
+def install(app: FastAPI, *, max_body_bytes: int, uploads: Mapping[str, int] | None = None,
+            upload_slack: int = 0) -> None:
+    """Error handlers and the body cap: ``max_body_bytes`` for every request, except POSTs to
+    ``uploads`` (path -> largest file), which may take their file plus ``upload_slack``."""
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimits, limit=max_body_bytes, uploads=dict(uploads or {}),
+                       slack=upload_slack)
     app.add_middleware(WebchatCORS)
 
 

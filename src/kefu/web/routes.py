@@ -10,22 +10,29 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from kefu.web import ws
-from kefu.web.api import admin, auth, bot, contacts, conversations, kb, webchat
+from kefu.web.api import admin, auth, bot, contacts, conversations, kb, kb_files, webchat
 from kefu.web.deps import services
 from kefu.web.ui import bot as bot_pages
 from kefu.web.ui import demo, pages
+from kefu.web.ui import help as help_pages
 from kefu.web.ui import kb as kb_pages
+from kefu.web.ui import kb_files as kb_files_pages
 
 STATIC = Path(__file__).parent / "static"
+#: upload routes (POST path -> largest file) that may exceed the JSON body cap
+UPLOAD_LIMITS: dict[str, int] = {**kb_files.UPLOAD_LIMITS, **kb_files_pages.UPLOAD_LIMITS}
+UPLOAD_SLACK = kb_files.UPLOAD_SLACK
 
 
 def include_routes(app: FastAPI) -> None:
-    for module in (auth, admin, bot, conversations, contacts, kb, webchat):
+    for module in (auth, admin, bot, conversations, contacts, kb, kb_files, webchat):
         app.include_router(module.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(kb_pages.router)
+    app.include_router(kb_files_pages.router)
     app.include_router(bot_pages.router)
+    app.include_router(help_pages.router)
     app.include_router(demo.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -51,3 +58,4 @@ def include_routes(app: FastAPI) -> None:
         return FileResponse(STATIC / "widget.js", media_type="application/javascript",
                             headers={"Cache-Control": "public, max-age=300",
                                      "Access-Control-Allow-Origin": "*"})
+

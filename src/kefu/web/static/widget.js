@@ -278,6 +278,8 @@
     'padding:1px 9px;font:inherit;font-size:12px;cursor:pointer;color:#374151}',
     '.kefu-feedback button[aria-pressed="true"]{background:#e8f5ee;border-color:#9fd3b4}',
     '.kefu-feedback button:disabled{cursor:default}',
+    '.kefu-source{font-size:12px;color:#1f6feb;text-decoration:none}',
+    '.kefu-source:hover{text-decoration:underline}',
     '.kefu-msg-system .kefu-msg-body{background:transparent;color:#6b7280;font-size:12px;',
     'padding:2px 8px;text-align:center}',
     '.kefu-msg-error{font-size:12px;color:#c4282f;margin-top:3px;display:flex;gap:8px;',
@@ -631,6 +633,12 @@
     }
     if (meta.actions && meta.actions.indexOf('handoff') >= 0) {
       box.appendChild(chips([{ label: T.human, send: T.humanText }]));
+    }
+    if (meta.kind === 'passage' && meta.document_id) {
+      box.appendChild(h('a', { className: 'kefu-source', target: '_blank', rel: 'noopener',
+        href: BASE + '/help/' + encodeURIComponent(INBOX) + '/articles/' +
+              encodeURIComponent(String(meta.document_id)),
+        text: T.source + (meta.title ? '：' + String(meta.title) : '') }));
     }
     if (meta.feedback && meta.turn_id) { box.appendChild(feedbackBar(String(meta.turn_id))); }
     return box.childNodes.length ? box : null;
