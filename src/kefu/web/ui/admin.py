@@ -36,10 +36,8 @@ from kefu.web.ui.render import (
     error_page,
     field,
     fields,
-    forbidden,
     locale_of,
-    login_redirect,
-    page_auth,
+    page_gate,
     read_form,
     redirect,
     render,
@@ -75,14 +73,7 @@ def fmt_dt(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
 # -- access ---------------------------------------------------------------------------------
 
 def _gate(request: Request, *, write: bool) -> tuple[Auth, str] | Response:
-    auth = page_auth(request)
-    if auth is None:
-        return login_redirect(request)
-    locale, _ = locale_of(request, auth)
-    actor = auth.actor
-    if actor.can("admin.manage") or (not write and actor.can("admin.read")):
-        return auth, locale
-    return forbidden(request, auth, locale)
+    return page_gate(request, *(("admin.manage",) if write else ("admin.manage", "admin.read")))
 
 
 def _notice(request: Request, t: Translator) -> str | None:

@@ -28,10 +28,8 @@ from kefu.web.ui.render import (
     error_page,
     field,
     fields,
-    forbidden,
     locale_of,
-    login_redirect,
-    page_auth,
+    page_gate,
     read_form,
     redirect,
     render,
@@ -51,13 +49,7 @@ def _csrf(request: Request, auth: Auth, form: Form) -> bool:
 
 
 def _gate(request: Request, permission: str) -> tuple[Auth, str] | Response:
-    auth = page_auth(request)
-    if auth is None:
-        return login_redirect(request)
-    locale, _ = locale_of(request, auth)
-    if not auth.actor.can(permission):
-        return forbidden(request, auth, locale)
-    return auth, locale
+    return page_gate(request, permission)
 
 
 def _page(request: Request, auth: Auth, locale: str, template: str, *, tab: str,

@@ -32,10 +32,8 @@ from kefu.web.ui.kb import DEFAULT_TZ, fmt_dt
 from kefu.web.ui.render import (
     error_page,
     field,
-    forbidden,
     locale_of,
-    login_redirect,
-    page_auth,
+    page_gate,
     read_form,
     redirect,
     render,
@@ -90,14 +88,7 @@ async def read_upload(request: Request, limit: int) -> Upload:
 # -- access and page frame ----------------------------------------------------------------
 
 def _gate(request: Request, *, write: bool) -> tuple[Auth, str] | Response:
-    auth = page_auth(request)
-    if auth is None:
-        return login_redirect(request)
-    locale, _ = locale_of(request, auth)
-    actor = auth.actor
-    if actor.can("kb.write") or (not write and actor.can("kb.read")):
-        return auth, locale
-    return forbidden(request, auth, locale)
+    return page_gate(request, *(("kb.write",) if write else ("kb.write", "kb.read")))
 
 
 def _csrf_failed(request: Request, auth: Auth, locale: str, token: str) -> Response | None:

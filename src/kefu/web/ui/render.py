@@ -178,6 +178,18 @@ def error_page(request: Request, *, locale: str, auth: Auth | None, status: int,
                   title_key=title_key, message=message, status_code=status)
 
 
+def page_gate(request: Request, *permissions: str) -> tuple[Auth, str] | Response:
+    """The signed-in user and the page's locale, if they hold any of ``permissions``; else
+    the login redirect or the 403 page to return."""
+    auth = page_auth(request)
+    if auth is None:
+        return login_redirect(request)
+    locale, _ = locale_of(request, auth)
+    if any(auth.actor.can(p) for p in permissions):
+        return auth, locale
+    return forbidden(request, auth, locale)
+
+
 def forbidden(request: Request, auth: Auth, locale: str, message: str | None = None) -> Response:
     t = Translator(locale)
     return error_page(request, locale=locale, auth=auth, status=403, title_key="error.403.title",
