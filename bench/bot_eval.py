@@ -24,9 +24,11 @@ LCQMC dev.txt) and prints the best pair, which is what ``kefu.kb.engine.Threshol
 Speed: 100k phrasings synthesised from every unique AFQMC sentence (train+dev+test) plus
 perturbed copies (one character dropped, or two adjacent characters swapped, seeded), grouped
 5 per entry; reports build time, query p50/p99 over 1,000 queries (medians of 3 rounds, with
-and without the re-ranker on the same index), upsert time of one entry and the resident memory
-the index (and the re-ranker's training) adds (``gc.freeze()`` after the build, as a server
-should do after building its indexes at start). ``--big`` also runs 1M phrasings.
+and without the re-ranker on the same index, each also with the engine's pre-optimisation
+scoring, ``before_*``, and how many answers differ between the two), upsert time of one entry
+and the resident memory the index (and the re-ranker's training) adds (``gc.freeze()`` after
+the build, as a server should do after building its indexes at start). ``--big`` also runs 1M
+phrasings.
 """
 
 from __future__ import annotations
@@ -222,6 +224,31 @@ def _perturb(s: str, rng: random.Random) -> str:
     return s[:i] + s[i + 1] + s[i] + s[i + 2:]
 
 
+def _compare_answers(engine: MatchEngine, queries: list[str], fast: list[list[Candidate]],
+                     reference: list[list[Candidate]]) -> tuple[int, int]:
+    """Queries whose answers (ids, scores, confidences to 1e-5) differ between the optimised and
+    the reference scoring: (only because phrasings with equal fused BM25 — identical texts —
+    were cut at a different one of them: the pool's scores and the entry scores are the same
+    floats, the reference's argpartition leaves the order of equal scores undefined, the
+    optimised code takes them by slot; for any other reason)."""
+    from kefu.nlp.normalise import normalise
+
+    ties = other = 0
+    for q, a, b in zip(queries, fast, reference, strict=True):
+        if [c.entry_id for c in a] == [c.entry_id for c in b] and all(
+                abs(x.score - y.score) <= 1e-5 and abs(x.confidence - y.confidence) <= 1e-5
+                for x, y in zip(a, b, strict=True)):
+            continue
+        qn = normalise(q, max_chars=256)
+        qw, qc = engine.tokeniser.words(qn), engine.tokeniser.chars(qn)
+        pf, pr = engine._pool(qw, qc), engine._pool_reference(qw, qc)
+        ent = engine.entry_index
+        same = (pf is not None and pr is not None and np.array_equal(pf[1], pr[1])
+                and np.array_equal(ent.score([*qw, *qc]), ent.score_reference([*qw, *qc])))
+        ties, other = (ties + 1, other) if same else (ties, other + 1)
+    return ties, other
+
+
 def speed(n_phrasings: int, rounds: int = 3) -> dict[str, float]:
     sents: set[str] = set()
     for name in ("train.txt", "dev.txt", "test.txt"):
@@ -251,21 +278,36 @@ def speed(n_phrasings: int, rounds: int = 3) -> dict[str, float]:
     model = engine.reranker
     for q in queries[:20]:
         engine.match(q, 5)  # warm the merged postings
-    # the lexical engine and the engine + re-ranker on the same index, alternated: medians
-    # over rounds, so a burst of load on the (shared) machine hits both columns alike
+    # the lexical engine and the engine + re-ranker on the same index, each also with the
+    # pre-optimisation scoring (``reference_scoring``: ``before_*``), alternated: medians over
+    # rounds, so a burst of load on the (shared) machine hits every column alike
     figures: dict[str, list[float]] = defaultdict(list)
+    answers: dict[bool, list[list[Candidate]]] = {}
+    rss_q = _rss_mb()
     for _ in range(rounds):
-        for name, m in (("lexical", None), ("reranked", model)):
+        for name, m, ref in (("lexical", None, False), ("before_lexical", None, True),
+                             ("reranked", model, False), ("before_reranked", model, True)):
             engine.reranker = m
+            engine.reference_scoring = ref
             lat = []
+            got = []
             for q in queries:
                 t = time.perf_counter()
-                engine.match(q, 5)
+                got.append(engine.match(q, 5))
                 lat.append((time.perf_counter() - t) * 1000)
             lat.sort()
             figures[f"{name}_p50_ms"].append(statistics.median(lat))
             figures[f"{name}_p99_ms"].append(lat[int(0.99 * (len(lat) - 1))])
+            if m is not None:
+                answers[ref] = got
     engine.reranker = model
+    engine.reference_scoring = False
+    # the BM25 contributions the optimised scoring keeps per queried term (until the next edit):
+    # counted, since the RSS hardly moves (the freed temporaries of the reference are reused)
+    rss_cache = _rss_mb() - rss_q
+    kept = sum(p.cached[1].nbytes for ix in (engine.words, engine.chars, engine.entry_index)
+               for p in ix.postings.values() if p.cached is not None) / 2**20
+    ties, other = _compare_answers(engine, queries, answers[False], answers[True])
     upd = []
     for i in range(50):
         e = entries[rng.randrange(len(entries))]
@@ -277,6 +319,8 @@ def speed(n_phrasings: int, rounds: int = 3) -> dict[str, float]:
     out = {"phrasings": engine.n_phrasings, "build_s": build, "train_s": train}
     out.update({k: statistics.median(v) for k, v in figures.items()})
     out.update({"worst_round_reranked_p99_ms": max(figures["reranked_p99_ms"]),
+                "answers_differ_only_in_ties": ties, "answers_differ_otherwise": other,
+                "query_rounds_rss_mb": rss_cache, "kept_contributions_mb": kept,
                 "upsert_plus_query_ms_p50": statistics.median(upd), "upsert_ms_max": max(upd),
                 "index_rss_mb": rss, "reranker_rss_mb": rss_model,
                 "reranker_weights": len(model.weights) if model else 0})

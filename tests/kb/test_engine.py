@@ -193,3 +193,132 @@ def test_compacted_copy_equals_a_fresh_build_and_keeps_the_model() -> None:
         copy.remove(eid)
     assert copy.needs_compaction() and len(copy.docs) == eng.n_phrasings
     assert copy.n_phrasings == len(live[sorted(live)[0]].texts())
+
+
+# -- the optimised scoring against straightforward references -------------------------------
+
+def _naive_bm25(live: dict[int, list[str]], n_slots: int, query: list[str], max_df: float,
+                k1: float = 1.2, b: float = 0.75) -> list[float]:
+    """BM25 of every slot from the live documents' token lists, document by document."""
+    import math
+    from collections import Counter
+
+    n = len(live)
+    out = [0.0] * n_slots
+    if not n:
+        return out
+    avgdl = sum(len(t) for t in live.values()) / n or 1.0
+    df = Counter(t for toks in live.values() for t in set(toks))
+    for slot, toks in live.items():
+        tf = Counter(toks)
+        for term, qtf in Counter(query).items():
+            if df[term] == 0 or (df[term] > max_df * n and df[term] > 1) or term not in tf:
+                continue
+            idf = math.log(1.0 + (n - df[term] + 0.5) / (df[term] + 0.5))
+            norm = k1 * (1.0 - b + b * len(toks) / avgdl)
+            out[slot] += idf * qtf * (k1 + 1.0) * tf[term] / (tf[term] + norm)
+    return out
+
+
+def test_bm25_scores_equal_a_reference_under_adds_and_removes() -> None:
+    import numpy as np
+
+    from kefu.kb.engine import Bm25Index
+
+    rng = random.Random(5)
+    vocab = [f"t{i}" for i in range(24)]
+    weights = [1.0 / (i + 1) for i in range(len(vocab))]  # a few very common terms
+    idx = Bm25Index()
+    live: dict[int, list[str]] = {}
+    for step in range(500):
+        r = rng.random()
+        if r < 0.3 and live:
+            slot = rng.choice(sorted(live))
+            idx.remove(slot)
+            del live[slot]
+            idx.remove(slot)  # twice: a no-op
+        else:
+            toks = rng.choices(vocab, weights, k=rng.randint(0, 8))
+            live[idx.add(toks)] = toks
+        if step % 50 == 0:
+            idx.merge()
+        for _ in range(2):  # the second query of the same terms uses the kept contributions
+            q = rng.choices(vocab, k=rng.randint(1, 6))  # repeated terms: query tf > 1
+            for max_df in (1.0, 0.5):
+                fast = idx.score(q, max_df)
+                assert np.array_equal(fast, idx.score_reference(q, max_df))
+                assert np.array_equal(fast, idx.score(q, max_df))
+                want = _naive_bm25(live, idx.n_docs, q, max_df)
+                assert fast.tolist() == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+def test_top_equals_a_full_sort() -> None:
+    import numpy as np
+
+    from kefu.kb.engine import _top
+
+    rs = np.random.default_rng(0)
+    for trial in range(60):
+        n = int(rs.choice([0, 1, 50, 3_000, 40_000]))
+        k = int(rs.choice([1, 3, 200]))
+        levels = rs.integers(1, 20) if trial % 2 else 1_000_000  # many ties, or few
+        v = (rs.integers(0, levels, n) / levels).astype(np.float32)
+        v[rs.random(n) < rs.random()] = 0  # mostly zeros in a BM25 score array
+        if trial % 5 == 0 and n:
+            v[::32] = 0  # the best values all off the sampling stride
+        order = np.lexsort((np.arange(n), -v))
+        want = order[v[order] > 0][:k]
+        got = _top(v, k)
+        assert got.tolist() == want.tolist()
+
+
+def _reference_pool(engine: MatchEngine, query: str) -> tuple[list[int], list[float]]:
+    """The pool the straightforward way: full-length fusion, a full sort (equal by slot)."""
+    import numpy as np
+
+    from kefu.nlp.normalise import normalise
+
+    cfg = engine.config
+    qn = normalise(query)
+    sw = engine.words.score_reference(engine.tokeniser.words(qn), cfg.max_df)
+    sc = engine.chars.score_reference(engine.tokeniser.chars(qn), cfg.max_df)
+    fused = np.zeros(len(sw), dtype=np.float32)
+    if sw.max() > 0:
+        fused += cfg.word_weight * sw / float(sw.max())
+    if sc.max() > 0:
+        fused += (1.0 - cfg.word_weight) * sc / float(sc.max())
+    order = np.lexsort((np.arange(len(fused)), -fused))
+    order = order[fused[order] > 0][: cfg.pool]
+    return order.tolist(), fused[order].tolist()
+
+
+@pytest.mark.parametrize("pool", [200, 3])
+def test_fast_pool_equals_the_reference_after_edits(pool: int) -> None:
+    from kefu.kb.engine import EngineConfig
+    from kefu.nlp.normalise import normalise
+
+    eng, _, queries = _churn(auto_compact=False)
+    eng.config = EngineConfig(auto_compact=False, pool=pool)  # 3: the strided-sample bound
+    assert len(eng.docs) > 4 * 32 * 3 and eng.n_dead > 0
+    for q in [*queries, "怎么申请退款", "xyz"]:
+        for _ in range(2):  # again: the kept contributions
+            qn = normalise(q)
+            found = eng._pool(eng.tokeniser.words(qn), eng.tokeniser.chars(qn))
+            slots, values = _reference_pool(eng, q)
+            if found is None:
+                assert slots == []
+                continue
+            assert found[0].tolist() == slots, q
+            assert found[1].tolist() == values, q
+
+
+def test_match_equals_the_reference_scoring() -> None:
+    eng, _, queries = _churn(auto_compact=False)
+    for q in queries:
+        eng.reference_scoring = False
+        a = eng.match(q, 5)
+        eng.reference_scoring = True
+        b = eng.match(q, 5)
+        assert [c.entry_id for c in a] == [c.entry_id for c in b], q
+        assert [c.score for c in a] == pytest.approx([c.score for c in b], abs=1e-6)
+        assert [c.confidence for c in a] == pytest.approx([c.confidence for c in b], abs=1e-6)

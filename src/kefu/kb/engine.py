@@ -27,6 +27,11 @@ statistics (document frequency, count, average length) at once, so scores after 
 once they make up a quarter of the index: inside ``remove`` by default, or — with
 ``EngineConfig(auto_compact=False)`` — by the caller, who checks ``needs_compaction()`` and swaps
 in ``compacted()`` built on a background thread.
+
+Scoring keeps each queried term's per-posting BM25 contributions until the next edit (one
+scatter-add per term after that) and takes the pool from the few slots at or above a bound found
+on a strided sample, not from an argpartition of every slot; the floats are those of the
+straightforward computation (``reference_scoring``), equal fused scores are taken by slot.
 """
 
 from __future__ import annotations
@@ -108,13 +113,16 @@ def decide(candidates: Sequence[Candidate], answer_threshold: float,
 
 
 class _Posting:
-    __slots__ = ("extra_ids", "extra_tf", "ids", "tf")
+    __slots__ = ("cached", "extra_ids", "extra_tf", "ids", "tf")
 
     def __init__(self) -> None:
         self.ids: NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self.tf: NDArray[np.float32] = np.empty(0, dtype=np.float32)
         self.extra_ids: list[int] = []
         self.extra_tf: list[float] = []
+        # (index version, BM25 contribution of each posting for a query tf of 1, dead ones 0):
+        # valid until the next add/remove, which changes the IDF and the average length
+        self.cached: tuple[int, NDArray[np.float32]] | None = None
 
     def arrays(self) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         if self.extra_ids:
@@ -126,7 +134,14 @@ class _Posting:
 
 
 class Bm25Index:
-    """An incrementally updatable BM25 inverted index (Okapi BM25, Lucene-style IDF)."""
+    """An incrementally updatable BM25 inverted index (Okapi BM25, Lucene-style IDF).
+
+    Scoring adds each query term's per-posting contributions into one float32 array of the
+    slots (``np.add.at``). A term's contributions for a query tf of 1 are kept with the posting
+    (dead documents' set to 0) until the next ``add``/``remove`` (which change the IDF and the
+    average length), so a repeated term costs one scatter-add, not a gather of the document
+    lengths and six array operations; the values are the same floats either way.
+    """
 
     def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
         self.k1 = k1
@@ -139,6 +154,7 @@ class Bm25Index:
         self.n_docs = 0  # slots used (alive or dead)
         self.n_alive = 0
         self.total_len = 0.0
+        self.version = 0  # bumped by every add/remove: invalidates the cached contributions
 
     def _grow(self, need: int) -> None:
         cap = len(self.doc_len)
@@ -169,6 +185,7 @@ class Bm25Index:
         self.n_docs += 1
         self.n_alive += 1
         self.total_len += len(tokens)
+        self.version += 1
         return doc
 
     def remove(self, doc: int) -> None:
@@ -178,6 +195,7 @@ class Bm25Index:
         self.df.subtract(self.doc_terms[doc])
         self.n_alive -= 1
         self.total_len -= float(self.doc_len[doc])
+        self.version += 1
 
     def merge(self) -> None:
         """Turn every pending posting list into arrays (after a bulk build)."""
@@ -188,20 +206,60 @@ class Bm25Index:
         df = max(self.df.get(term, 0), 0)
         return math.log(1.0 + (self.n_alive - df + 0.5) / (df + 0.5))
 
-    def score(self, tokens: Iterable[str], max_df: float = 1.0) -> NDArray[np.float32]:
-        """BM25 of every document slot (dead ones 0). Terms in more than ``max_df`` of the
-        documents are skipped: they cost the most and separate the least."""
-        scores = np.zeros(self.n_docs, dtype=np.float32)
-        if self.n_alive == 0:
-            return scores
-        avgdl = self.total_len / self.n_alive or 1.0
-        k1, b = self.k1, self.b
+    def _terms(self, tokens: Iterable[str], max_df: float
+               ) -> list[tuple[str, int, _Posting]]:
+        """The query's distinct terms that are scored: (term, query tf, posting)."""
         df_cap = max_df * self.n_alive
+        out = []
         for term, qtf in Counter(tokens).items():
             p = self.postings.get(term)
             df = self.df.get(term, 0)
             if p is None or df <= 0 or (df > df_cap and df > 1):
                 continue
+            out.append((term, qtf, p))
+        return out
+
+    def _contribution(self, term: str, qtf: int, p: _Posting
+                      ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The posting's document ids and each one's BM25 contribution (dead ones 0)."""
+        ids, tf = p.arrays()
+        cached = p.cached
+        if qtf == 1 and cached is not None and cached[0] == self.version:
+            return ids, cached[1]
+        avgdl = self.total_len / self.n_alive or 1.0
+        k1, b = self.k1, self.b
+        # the same float32 operations, in the same order, as :meth:`score_reference`
+        norm = k1 * (1.0 - b + b * self.doc_len[ids] / avgdl)
+        x = ((self.idf(term) * qtf * (k1 + 1.0)) * tf / (tf + norm)).astype(np.float32,
+                                                                          copy=False)
+        if self.n_alive < self.n_docs:
+            x *= self.alive[ids]
+        if qtf == 1:
+            p.cached = (self.version, x)
+        return ids, x
+
+    def score(self, tokens: Iterable[str], max_df: float = 1.0) -> NDArray[np.float32]:
+        """BM25 of every document slot (dead ones 0). Terms in more than ``max_df`` of the
+        documents are skipped: they cost the most and separate the least. Equal to
+        :meth:`score_reference` (the same float32 sums in the same order)."""
+        scores = np.zeros(self.n_docs, dtype=np.float32)
+        if self.n_alive == 0:
+            return scores
+        for term, qtf, p in self._terms(tokens, max_df):
+            ids, x = self._contribution(term, qtf, p)
+            np.add.at(scores, ids, x)  # ids are distinct within a posting: a plain scatter-add
+        return scores
+
+    def score_reference(self, tokens: Iterable[str], max_df: float = 1.0
+                        ) -> NDArray[np.float32]:
+        """:meth:`score` computed the straightforward way (every term's formula over its
+        postings, dead slots zeroed at the end): the reference for tests and benchmarks."""
+        scores = np.zeros(self.n_docs, dtype=np.float32)
+        if self.n_alive == 0:
+            return scores
+        avgdl = self.total_len / self.n_alive or 1.0
+        k1, b = self.k1, self.b
+        for term, qtf, p in self._terms(tokens, max_df):
             ids, tf = p.arrays()
             norm = k1 * (1.0 - b + b * self.doc_len[ids] / avgdl)
             scores[ids] += (self.idf(term) * qtf * (k1 + 1.0)) * tf / (tf + norm)
@@ -253,8 +311,34 @@ class EngineConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
+def _top(values: NDArray[np.float32], k: int) -> NDArray[np.int64]:
+    """Positions of the ``k`` largest positive ``values`` (fewer if fewer are positive), largest
+    first, equal values by position. Touches the full array only twice (one comparison, one
+    ``flatnonzero``): the ``k``-th largest value of a strided sample is a lower bound of the whole
+    array's, so every one of the ``k`` largest is at or above it (≈ ``k`` × stride candidates).
+    ``np.sort``, not ``np.partition``: BM25 scores are mostly 0 and have few distinct values,
+    which makes introselect slow (12 ms over 1M such scores, a sort of the sample 0.05 ms)."""
+    stride = 32
+    bound = 0.0
+    if k > 0 and len(values) >= 4 * stride * k:
+        bound = float(np.sort(values[::stride])[-k])
+    cand = np.flatnonzero(values >= bound) if bound > 0 else np.flatnonzero(values > 0)
+    if len(cand) > k:
+        v = values[cand]
+        kth = np.sort(v)[-k]
+        above = cand[v > kth]
+        tied = cand[v == kth][: k - len(above)]  # the first by position: cand is ascending
+        cand = np.concatenate([above, tied])
+    v = values[cand]
+    return cand[np.lexsort((cand, -v))]
+
+
 class MatchEngine:
     """All standard questions and phrasings of a knowledge base, searchable in memory."""
+
+    #: score with the straightforward pre-optimisation code (``Bm25Index.score_reference``,
+    #: full-length fusion and argpartition): for the tests and the benchmark's before/after
+    reference_scoring = False
 
     def __init__(self, entries: Iterable[Entry] = (), tokeniser: Tokeniser | None = None,
                  config: EngineConfig | None = None, reranker: Reranker | None = None) -> None:
@@ -460,16 +544,40 @@ class MatchEngine:
         return (frozenset(self.tokeniser.words(norm)),
                 _bigrams(self.tokeniser.chars(norm)))
 
-    def _rank(self, qnorm: str) -> tuple[list[Candidate], dict[str, list[int]], frozenset[str],
-                                          frozenset[str], dict[str, tuple[float, ...]]] | None:
-        """Steps 2–4 of the pipeline: every re-ranked entry as a candidate, best first, the
-        entries' phrasings in the pool (best first), the query's token sets and each entry's
-        score components (:data:`DENSE_FEATURES`)."""
+    def _pool(self, qw: Sequence[str], qc: Sequence[str]
+              ) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
+        """Step 2: the best ``pool`` phrasing slots by fused BM25, best first (equal scores by
+        slot), and their fused scores; None if no phrasing shares a term with the query."""
         cfg = self.config
-        qw = self.tokeniser.words(qnorm)
-        qc = self.tokeniser.chars(qnorm)
         sw = self.words.score(qw, cfg.max_df)
         sc = self.chars.score(qc, cfg.max_df)
+        mw = float(sw.max()) if len(sw) else 0.0
+        mc = float(sc.max()) if len(sc) else 0.0
+        if mw <= 0 and mc <= 0:
+            return None
+        # fused = w·sw/mw + (1-w)·sc/mc, in place: the same float32 operations as the reference
+        if mw > 0:
+            np.multiply(sw, cfg.word_weight, out=sw)
+            np.divide(sw, mw, out=sw)
+        else:
+            sw.fill(0.0)
+        if mc > 0:
+            np.multiply(sc, 1.0 - cfg.word_weight, out=sc)
+            np.divide(sc, mc, out=sc)
+            np.add(sw, sc, out=sw)
+        top = _top(sw, cfg.pool)
+        if not len(top):
+            return None
+        return top, sw[top]
+
+    def _pool_reference(self, qw: Sequence[str], qc: Sequence[str]
+                        ) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
+        """:meth:`_pool` the straightforward way (the engine's code before it was optimised:
+        full-length fusion, argpartition over every slot; equal scores in no defined order):
+        used when :attr:`reference_scoring` is set, by the tests and the benchmark's A/B."""
+        cfg = self.config
+        sw = self.words.score_reference(qw, cfg.max_df)
+        sc = self.chars.score_reference(qc, cfg.max_df)
         mw = float(sw.max()) if len(sw) else 0.0
         mc = float(sc.max()) if len(sc) else 0.0
         if mw <= 0 and mc <= 0:
@@ -484,21 +592,37 @@ class MatchEngine:
             return None
         top = np.argpartition(-fused, pool - 1)[:pool]
         top = top[np.argsort(-fused[top], kind="stable")]
-        fmax = float(fused[top[0]]) or 1.0
+        return top, fused[top]
+
+    def _rank(self, qnorm: str) -> tuple[list[Candidate], dict[str, list[int]], frozenset[str],
+                                          frozenset[str], dict[str, tuple[float, ...]]] | None:
+        """Steps 2–4 of the pipeline: every re-ranked entry as a candidate, best first, the
+        entries' phrasings in the pool (best first), the query's token sets and each entry's
+        score components (:data:`DENSE_FEATURES`)."""
+        cfg = self.config
+        qw = self.tokeniser.words(qnorm)
+        qc = self.tokeniser.chars(qnorm)
+        found = (self._pool_reference if self.reference_scoring else self._pool)(qw, qc)
+        if found is None:
+            return None
+        top, fused = found
+        slots = top.tolist()
+        fmax = float(fused[0]) or 1.0
+        values = fused.tolist()
         qwords = frozenset(qw)
         qbig = _bigrams(qc)
         # votes: every phrasing in the pool supports its entry with its relative BM25 score
         votes: dict[str, list[float]] = {}
         pool_docs: dict[str, list[int]] = {}
-        for d in top.tolist():
+        for d, v in zip(slots, values, strict=True):
             eid = self.docs[d].entry_id
-            votes.setdefault(eid, []).append(float(fused[d]) / fmax)
+            votes.setdefault(eid, []).append(v / fmax)
             pool_docs.setdefault(eid, []).append(d)
         # full similarity only for the best `rerank` phrasings, best one per entry kept
         best: dict[str, tuple[tuple[float, float, float, float, float], str]] = {}
-        for d in top[: cfg.rerank].tolist():
+        for d, v in zip(slots[: cfg.rerank], values, strict=False):
             doc = self.docs[d]
-            rel = float(fused[d]) / fmax
+            rel = v / fmax
             sim, kw, ch, fz = self._similarity(qnorm, qwords, qbig, doc, rel)
             if doc.entry_id not in best or sim > best[doc.entry_id][0][0]:
                 best[doc.entry_id] = ((sim, kw, ch, fz, rel), doc.text)
@@ -512,7 +636,10 @@ class MatchEngine:
         """Step 4: confidence and ranking score per entry, best first, and the components."""
         cfg = self.config
         cov = self.coverage(qw) if cfg.w_coverage else 0.0
-        es = self.entry_index.score([*qw, *qc]) if cfg.w_entry else None
+        es = None
+        if cfg.w_entry:
+            index = self.entry_index
+            es = (index.score_reference if self.reference_scoring else index.score)([*qw, *qc])
         emax = float(es.max()) if es is not None and len(es) else 0.0
         out: list[Candidate] = []
         dense: dict[str, tuple[float, ...]] = {}
