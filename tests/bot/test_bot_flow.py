@@ -344,3 +344,47 @@ def test_answers_from_a_document_passage(uows, world, bot):
         do_delete_document(uow, world.admin_wang, doc_id)
     customer_says(uows, world.inbox_a, "外箱破损严重可以拒收吗")
     assert turns(uows, conv_id)[-1].decision in ("none", "handoff")
+
+
+def test_long_answers_are_sent_whole(uows, world, bot):
+    long = "冷链说明：" + "每箱配两个冰袋。" * 700  # > 4,000 characters
+    with uows() as uow:
+        kb.do_update_entry(uow, world.admin_wang, bot["shipping"], EntryUpdate(answer=long))
+    conv_id, _ = customer_says(uows, world.inbox_a, "多久发货")
+    assert last_bot(uows, conv_id).content == long
+
+
+def test_switching_the_bot_off_hands_its_conversations_to_people(uows, world, bot):
+    conv_id, _ = customer_says(uows, world.inbox_a, "你好")
+    with uows() as uow:
+        inbox_actions.do_update_inbox(uow, world.admin_wang, world.inbox_a, InboxUpdate(
+            settings=WebchatSettings(bot_enabled=False)))
+    customer_says(uows, world.inbox_a, "怎么退货")
+    assert conv_of(uows, conv_id).status == "queued"
+    assert sum(1 for m in thread(uows, conv_id) if m.sender_type == "bot") == 1
+    assert "机器人已关闭" in thread(uows, conv_id)[-1].content
+
+
+def test_a_reply_that_cannot_be_posted_hands_off_instead_of_silence(uows, world, bot,
+                                                                    monkeypatch):
+    from kefu.bot import actions as bot_actions
+    from kefu.core.errors import Invalid
+
+    def broken(*args, **kwargs):
+        raise Invalid("boom / boom", code="boom")
+
+    monkeypatch.setattr(bot_actions, "do_bot_message", broken)
+    conv_id, _ = customer_says(uows, world.inbox_a, "怎么退货")
+    assert conv_of(uows, conv_id).status == "queued"
+    (turn,) = turns(uows, conv_id)
+    assert turn.decision == "handoff" and turn.handoff_reason == "error"
+    assert [m.sender_type for m in thread(uows, conv_id)] == ["customer", "system"]
+
+
+def test_a_too_long_email_in_a_left_message_is_not_fatal(uows, world, bot, clock):
+    config(uows, world, hours=BusinessHours(enabled=True))
+    clock.advance(days=3)  # Saturday: closed
+    conv_id, contact_id = customer_says(uows, world.inbox_a, "转人工")
+    customer_says(uows, world.inbox_a, "邮箱 " + "a" * 300 + "@example.com 我的橙子坏了")
+    assert conv_of(uows, conv_id).status == "queued"
+    assert "已收到您的留言" in last_bot(uows, conv_id).content

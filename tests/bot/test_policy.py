@@ -42,3 +42,27 @@ def test_contact_details(text: str, found: dict[str, str]):
 def test_thresholds_must_be_ordered():
     with pytest.raises(ValueError, match="clarify_threshold"):
         BotConfig(answer_threshold=0.3, clarify_threshold=0.5)
+
+
+def test_the_widget_button_works_with_custom_keywords():
+    cfg = BotConfig(handoff_keywords=["找小二"])
+    assert asks_for_human("转人工", cfg)  # what the widget's button sends
+
+
+@pytest.mark.parametrize("text", ["that is inhumane", "human resources contact?"])
+def test_english_keywords_match_whole_words(text: str):
+    cfg = BotConfig(handoff_keywords=["human"])
+    assert asks_for_human(text, cfg) is (text.startswith("human"))
+
+
+@pytest.mark.parametrize("field", ["fallback_text", "handoff_text", "clarify_text"])
+def test_the_bot_always_has_something_to_say(field: str):
+    with pytest.raises(ValueError, match="something to say"):
+        BotConfig(**{field: "  "})
+
+
+@pytest.mark.parametrize("text", ["请留言 {手机号}", "留言 {", "{0}"])
+def test_leave_message_placeholders_are_checked(text: str):
+    with pytest.raises(ValueError, match="placeholders"):
+        BotConfig(leave_message_text=text)
+    assert BotConfig(leave_message_text="我们 {next_open} 后回复（{hours}），{{括号}}")

@@ -66,3 +66,16 @@ def test_bad_spans(bad: str):
 
 def test_end_of_day_span():
     assert parse_span("20:00-24:00")[1] == time.max
+
+
+@pytest.mark.parametrize("bad", ["09:00Z-18:00Z", "09:00+08:00-18:00"])
+def test_spans_with_a_timezone_are_refused(bad: str):
+    with pytest.raises(ValueError, match="local times only"):
+        parse_span(bad)
+
+
+def test_next_open_on_the_day_clocks_go_back_is_never_in_the_past():
+    # Berlin, 25 Oct 2026: 03:00 CEST becomes 02:00 CET; 02:30 happens twice
+    cal = BusinessCalendar(timezone="Europe/Berlin", weekly=(((time(2, 30), time(4)),),) * 7)
+    at = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 CET, after the first 02:30 (00:30Z)
+    assert cal.next_open(at) == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)  # the second 02:30

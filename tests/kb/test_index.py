@@ -142,3 +142,54 @@ def test_edits_during_compaction_are_replayed(uows, world, svc, monkeypatch):
     assert index.engine is not before and index.pending is None
     assert top(svc, world.ws_a, "能开专票吗") == eid
     assert top(svc, world.ws_a, "多久发货") != other
+
+
+def test_events_during_the_first_load_are_replayed(uows, world, svc, monkeypatch):
+    from kefu.kb import index as index_module
+    from kefu.kb.events import EntryChanged
+
+    eid = add(uows, world.admin_wang, "双11满减规则", ["满减怎么算"], "满300减50",
+              status="published")
+    index = KbIndex(svc.uows)  # nothing loaded yet
+    real = index_module.WorkspaceKb.load.__func__
+
+    def load_then_hear_of_a_deletion(cls, session, ws, encoder=None):
+        snapshot = real(cls, session, ws, encoder)
+        # another thread deleted the entry after the snapshot was read
+        index.on_event(EntryChanged(workspace_id=ws, entry_id=eid, deleted=True))
+        return snapshot
+
+    monkeypatch.setattr(index_module.WorkspaceKb, "load",
+                        classmethod(load_then_hear_of_a_deletion))
+    index.get(world.ws_a)
+    assert index.search(world.ws_a, "满减怎么算", now=T0) == []
+
+
+def test_an_older_load_finishing_last_is_dropped(uows, world, svc, monkeypatch):
+    import threading
+
+    from kefu.kb import index as index_module
+
+    add(uows, world.admin_wang, "怎么退货", ["退货流程"], "a", status="published")
+    index = KbIndex(svc.uows)
+    index.get(world.ws_a)
+    real = index_module.WorkspaceKb.load.__func__
+    first_started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def load(cls, session, ws, encoder=None):
+        got = real(cls, session, ws, encoder)
+        calls.append(got)
+        if len(calls) == 1:
+            first_started.set()
+            release.wait(5)
+        return got
+
+    monkeypatch.setattr(index_module.WorkspaceKb, "load", classmethod(load))
+    older = threading.Thread(target=index._load, args=(world.ws_a,))
+    older.start()
+    assert first_started.wait(5)
+    newer = index._load(world.ws_a)  # e.g. a second dictionary change: loads again, installs
+    release.set()
+    older.join(5)
+    assert newer is calls[1] and index._kbs[world.ws_a] is newer

@@ -30,3 +30,13 @@ def test_intensifier_raises_the_score():
 
 def test_long_text_is_bounded():
     assert is_angry("投诉" + "啊" * 100_000)
+
+
+@pytest.mark.parametrize("text", ["我的手机号13812315678", "订单号 2023123150001",
+                                  "我不是要投诉，只是问问", "我并不生气"])
+def test_numbers_and_negated_phrases_are_not_anger(text: str):
+    assert not is_angry(text), (text, anger(text))
+
+
+def test_the_complaint_hotline_alone_still_counts():
+    assert is_angry("再不处理我就打12315")

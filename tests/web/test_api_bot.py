@@ -86,7 +86,9 @@ def test_widget_feedback_and_suggestions(app_client, world, bot):  # noqa: F811
     turn_id = answer["meta"]["turn_id"]
     url = f"/api/v1/webchat/{world.inbox_a}/feedback"
     r = app_client.post(url, json={"turn_id": turn_id, "helpful": True}, headers=auth)
-    assert r.status_code == 200 and r.json() == {"turn_id": turn_id, "feedback": "helpful"}
+    assert r.status_code == 200 and r.json() == {
+        "turn_id": turn_id, "feedback": "helpful",
+        "message": "感谢您的反馈！还有其他问题可以继续问我。"}  # the inbox's helpful_text
     assert app_client.post(url, json={"turn_id": turn_id, "helpful": True},
                            headers=auth).status_code == 200
     stranger = start(app_client, world.inbox_a)

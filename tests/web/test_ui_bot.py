@@ -104,3 +104,22 @@ def test_agents_read_only(app_client, world):
 def test_inspectors_may_look(app_client, world):
     ui_login(app_client, "sun@a.example.com")
     assert app_client.get("/app/bot").status_code == 200
+
+
+def test_saving_the_form_keeps_settings_it_does_not_show(app_client, world, uows):
+    from kefu.bot.actions import do_update_config
+    from kefu.bot.schemas import BotConfig, SuggestRule
+
+    with uows() as uow:
+        do_update_config(uow, world.admin_wang, world.inbox_a, BotConfig(
+            anger_text="非常抱歉，马上为您转接主管。", max_clarify=2,
+            suggest_rules=[SuggestRule(url_contains="/order", entry_ids=["x"])]))
+    csrf = ui_login(app_client, "wang@a.example.com")
+    r = app_client.post(f"/app/bot/inboxes/{world.inbox_a}", data=settings_form(csrf),
+                        follow_redirects=False)
+    assert r.status_code == 303
+    with uows(readonly=True) as uow:
+        c = load_config(uow.session, world.inbox_a)
+    assert c.name == "小鲜"  # from the form
+    assert c.anger_text == "非常抱歉，马上为您转接主管。" and c.max_clarify == 2
+    assert [r.url_contains for r in c.suggest_rules] == ["/order"]

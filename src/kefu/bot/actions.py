@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +28,7 @@ from kefu.inbox.models import Conversation, Inbox, Message
 from kefu.kb.index import EntryInfo, Hit, KbIndex
 from kefu.kb.passages import PassageHit
 
+log = logging.getLogger(__name__)
 CHANNEL_OF = {"webchat": "web", "wechat": "wechat", "wecom": "wechat", "email": "email"}
 
 HANDOFF_LABELS = {
@@ -33,6 +37,7 @@ HANDOFF_LABELS = {
     "no_match": "机器人无法回答 / the bot had no answer",
     "low_confidence": "机器人不确定 / the bot was unsure",
     "negative_feedback": "客户反馈答案没用 / the customer said the answer did not help",
+    "error": "机器人出错 / the bot failed",
 }
 
 
@@ -118,8 +123,12 @@ def _carry_out(uow: UnitOfWork, conv: Conversation, turn: Turn, config: BotConfi
         contact = uow.session.get(Contact, conv.contact_id)
         if contact is not None:
             fields = {k: v for k, v in turn.contact.items() if not getattr(contact, k)}
-            if fields:
-                apply_contact_update(uow, contact, ContactUpdate(**fields))
+            try:
+                update = ContactUpdate(**fields)
+            except ValidationError:
+                update = None  # e.g. a 300-character "e-mail": keep the message, not the field
+            if fields and update is not None:
+                apply_contact_update(uow, contact, update)
     if turn.queue:
         if turn.decision == "leave_message":
             label = "客户留言（非人工服务时间），请在上班后跟进 / Message left outside business " \
@@ -144,6 +153,10 @@ def do_bot_turn(uow: UnitOfWork, kb: KbIndex, *, message_id: str) -> BotTurn | N
         return None  # a human took over meanwhile
     inbox = uow.session.get(Inbox, conv.inbox_id)
     assert inbox is not None
+    if not (inbox.settings or {}).get("bot_enabled"):
+        # the bot was switched off while this conversation was with it: people take over
+        do_handoff(uow, conv, label="机器人已关闭，转人工 / The bot is off: handed to people")
+        return None
     bs = _session_row(uow, conv)
     now = uow.clock.now()
     turn, config = plan_for(uow.session, kb, inbox, msg.content, now=now,
@@ -158,7 +171,17 @@ def do_bot_turn(uow: UnitOfWork, kb: KbIndex, *, message_id: str) -> BotTurn | N
     bs.misses, bs.mode, bs.last_options = turn.state.misses, turn.state.mode, \
         list(turn.state.last_options)
     bs.updated_at = now
-    _carry_out(uow, conv, turn, config, bt)
+    emitted = len(uow.events)
+    try:
+        with uow.session.begin_nested():
+            _carry_out(uow, conv, turn, config, bt)
+    except Exception:
+        del uow.events[emitted:]  # what the rolled-back savepoint announced never happened
+        # the reply could not be posted (whatever the reason): never leave the customer
+        # talking to a silent bot, hand the conversation to people instead
+        log.exception("bot turn for message %s failed: handing off", msg.id)
+        bt.decision, bt.handoff_reason = "handoff", "error"
+        do_handoff(uow, conv, label="机器人出错，转人工 / The bot failed: handed to people")
     return bt
 
 
@@ -167,11 +190,16 @@ def do_feedback(uow: UnitOfWork, kb: KbIndex, *, inbox_id: str, contact_id: str,
     """有用 / 没用 on a bot answer, from the customer who got it. "没用" hands the
     conversation to a human when the inbox says so. Sending the same feedback again changes
     nothing."""
-    bt = uow.session.get(BotTurn, turn_id)
+    bt = uow.session.scalar(select(BotTurn).where(BotTurn.id == turn_id).with_for_update())
     if bt is None or bt.conversation_id is None:
         raise NotFound("没有这条回答 / No such answer", code="turn_not_found", id=turn_id)
     conv = contact_conversation(bt.conversation_id, inbox_id=inbox_id, contact_id=contact_id,
                                 session=uow.session)
+    # two clicks at once on PostgreSQL: the second waits here and then sees the first's result
+    uow.session.execute(select(Conversation.id).where(Conversation.id == conv.id)
+                        .with_for_update())
+    uow.session.refresh(bt)
+    uow.session.refresh(conv)
     if bt.decision not in ("answer", "passage"):
         raise Invalid("这条消息不能评价 / This message cannot be rated", code="not_rateable")
     value = "helpful" if helpful else "unhelpful"
@@ -195,7 +223,7 @@ def do_feedback(uow: UnitOfWork, kb: KbIndex, *, inbox_id: str, contact_id: str,
                     state=State(bs.misses, bs.mode, tuple(bs.last_options)))
     ht = BotTurn(id=new_id(), workspace_id=conv.workspace_id, inbox_id=conv.inbox_id,
                  conversation_id=conv.id, message_id=None, query="", candidates=[],
-                 decision=turn.decision, entry_id=bt.entry_id,
+                 decision=turn.decision, entry_id=None,
                  handoff_reason="negative_feedback", created_at=now)
     uow.session.add(ht)
     uow.session.flush()
@@ -229,7 +257,7 @@ def suggestions(session: Session, kb: KbIndex, inbox: Inbox, *, now: datetime,
         .group_by(BotTurn.entry_id).order_by(func.count().desc()).limit(want * 3))
     picked.extend(eid for eid, _n in top if eid)
     index = kb.get(inbox.workspace_id)
-    picked.extend(sorted(index.info, key=lambda e: e)[: want * 3])
+    picked.extend(heapq.nlargest(want * 3, index.info))  # ids grow with time: the newest
     out: list[dict[str, str]] = []
     for eid in picked:
         info = kb.entry(inbox.workspace_id, eid)

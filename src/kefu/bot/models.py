@@ -13,7 +13,7 @@ from kefu.core.db import Base, IdMixin
 DECISIONS = ("answer", "clarify", "none", "smalltalk", "passage", "handoff", "leave_message",
              "greeting")
 HANDOFF_REASONS = ("no_match", "low_confidence", "asked_for_human", "negative_feedback",
-                   "sentiment")
+                   "sentiment", "error")
 
 
 class BotSettings(IdMixin, Base):

@@ -76,7 +76,12 @@ def asks_for_human(text: str, config: BotConfig) -> bool:
         return True
     for kw in config.handoff_keywords:
         k = normalise(kw)
-        if k and (k in norm or k.replace(" ", "") in compact):
+        if not k:
+            continue
+        if k.isascii():  # English: whole words only ("human" but not "inhumane")
+            if re.search(rf"(?<![a-z0-9]){re.escape(k)}(?![a-z0-9])", norm):
+                return True
+        elif k in norm or k.replace(" ", "") in compact:
             return True
     return False
 

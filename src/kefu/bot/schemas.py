@@ -15,7 +15,7 @@ DEFAULT_HANDOFF_KEYWORDS = [
     "talk to an agent", "speak to someone",
 ]
 #: messages that are *only* this ask for a human too ("人工", "客服")
-DEFAULT_HANDOFF_EXACT = ["人工", "客服", "agent"]
+DEFAULT_HANDOFF_EXACT = ["人工", "客服", "转人工", "人工客服", "agent", "human"]
 
 
 class BusinessHours(BaseModel):
@@ -107,6 +107,24 @@ class BotConfig(BaseModel):
     use_documents: bool = True
     passage_threshold: float = Field(default=0.6, ge=0, le=1)
     smalltalk_threshold: float = Field(default=0.6, ge=0, le=1)
+
+    @field_validator("clarify_text", "fallback_text", "handoff_text", "anger_text",
+                     "unhelpful_text", "leave_message_text", "leave_message_thanks")
+    @classmethod
+    def _said(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the bot needs something to say here")
+        return v
+
+    @field_validator("leave_message_text", "leave_message_thanks")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        try:
+            v.format(hours="", next_open="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("only the placeholders {hours} and {next_open} may be used "
+                             "(write {{ and }} for braces)") from exc
+        return v
 
     @model_validator(mode="after")
     def _thresholds(self) -> BotConfig:

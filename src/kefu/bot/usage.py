@@ -29,6 +29,7 @@ def entry_usage(session: Session, workspace_id: str, since: datetime) -> dict[st
     stmt = (select(BotTurn.entry_id, func.count(BotTurn.id), func.max(BotTurn.created_at),
                    helpful, unhelpful)
             .where(BotTurn.workspace_id == workspace_id, BotTurn.entry_id.is_not(None),
+                   BotTurn.decision == "answer",
                    BotTurn.created_at >= since)
             .group_by(BotTurn.entry_id))
     out: dict[str, EntryUsage] = {}

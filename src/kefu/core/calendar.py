@@ -20,6 +20,8 @@ def parse_span(text: str) -> Span:
         end = time.max if b == "24:00" else time.fromisoformat(b)
     except ValueError as exc:
         raise ValueError(f"bad time span {text!r}: expected HH:MM-HH:MM") from exc
+    if start.tzinfo is not None or end.tzinfo is not None:
+        raise ValueError(f"bad time span {text!r}: local times only (the timezone is set once)")
     if end <= start:
         raise ValueError(f"bad time span {text!r}: the end must be after the start")
     return start, end
@@ -64,7 +66,11 @@ class BusinessCalendar:
         for offset in range(horizon_days):
             day = local.date() + timedelta(days=offset)
             for a, _b in sorted(self.spans_on(day)):
-                start = datetime.combine(day, a, tzinfo=zone)
-                if start >= local:
-                    return start.astimezone(UTC)
+                # compared as instants: on the day clocks go back a wall time happens twice
+                # (fold 0 and 1), so the second one may still be ahead
+                starts = sorted(datetime.combine(day, a, tzinfo=zone).replace(fold=f)
+                                .astimezone(UTC) for f in (0, 1))
+                for start in starts:
+                    if start >= at:
+                        return start
         return None

@@ -366,13 +366,21 @@ def do_set_status(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
     return conv
 
 
+#: a bot answer may be as long as a knowledge-base answer (customers' and agents' messages:
+#: ``MAX_TEXT``)
+MAX_BOT_TEXT = 20_000
+
+
 def do_bot_message(uow: UnitOfWork, conv: Conversation, *, content: str, sender_name: str,
                    meta: dict[str, Any] | None = None) -> Message:
     """A message from the answering bot (or an automatic reply), shown to the customer."""
     if conv.status == "resolved":
         raise Conflict("会话已结束 / The conversation is resolved", code="conversation_resolved")
+    text = content.replace("\r\n", "\n").strip()
+    if not text:
+        raise Invalid("消息不能为空 / Message is empty", code="empty_message", field="content")
     return _append(uow, conv, sender_type="bot", sender_id=None, sender_name=sender_name,
-                   content=_clean_text(content), meta=meta)
+                   content=text[:MAX_BOT_TEXT], meta=meta)
 
 
 def do_handoff(uow: UnitOfWork, conv: Conversation, *, label: str) -> Conversation:

@@ -206,8 +206,12 @@ class KbIndex:
         self.encoder: Encoder | None = load_encoder(encoder_path) if encoder_path else None
         self._kbs: dict[str, WorkspaceKb] = {}
         self._lock = threading.Lock()
-        #: entry changes seen while a workspace is being rebuilt, replayed after the swap
-        self._replay: dict[str, list[EntryChanged]] = {}
+        #: first loads wait for each other (the warm thread and a bot turn may both ask)
+        self._first_load = threading.RLock()
+        #: kb.* events seen while a workspace is being (re)loaded, replayed before the swap
+        self._replay: dict[str, list[Event]] = {}
+        #: the newest load of each workspace: an older load that finishes later is dropped
+        self._generation: dict[str, int] = {}
         #: rebuilds and re-ranker training run on a thread in production, inline in tests
         self.background = True
         #: train each workspace's re-ranker (``kb.learn``) from its own phrasings
@@ -217,14 +221,42 @@ class KbIndex:
         kb = self._kbs.get(workspace_id)
         if kb is not None:
             return kb
-        with self._lock:
-            kb = self._kbs.get(workspace_id)
-            if kb is None:
-                with self.uows(readonly=True) as uow:
-                    kb = WorkspaceKb.load(uow.session, workspace_id, self.encoder)
-                self._kbs[workspace_id] = kb
-                self._train(kb)
+        with self._first_load:
+            while (kb := self._kbs.get(workspace_id)) is None:
+                kb = self._load(workspace_id)
+                if kb is not None:
+                    break
             return kb
+
+    def _load(self, workspace_id: str) -> WorkspaceKb | None:
+        """Load a workspace from the database, replay the kb.* events that arrived meanwhile
+        and install it, unless a newer load started (then None: the newer one installs)."""
+        with self._lock:
+            generation = self._generation[workspace_id] = \
+                self._generation.get(workspace_id, 0) + 1
+            self._replay.setdefault(workspace_id, [])
+        try:
+            with self.uows(readonly=True) as uow:
+                kb = WorkspaceKb.load(uow.session, workspace_id, self.encoder)
+            while True:
+                with self._lock:
+                    if self._generation.get(workspace_id) != generation:
+                        return None
+                    pending = self._replay.get(workspace_id, [])
+                    if not pending:
+                        self._replay.pop(workspace_id, None)
+                        self._kbs[workspace_id] = kb
+                        break
+                    self._replay[workspace_id] = []
+                for event in pending:
+                    self._apply_event(kb, event)
+        except Exception:
+            with self._lock:
+                if self._generation.get(workspace_id) == generation:
+                    self._replay.pop(workspace_id, None)
+            raise
+        self._train(kb)
+        return kb
 
     def _train(self, kb: WorkspaceKb) -> None:
         """Learn the workspace's re-ranker from its own phrasings (every phrasing of an entry
@@ -284,58 +316,35 @@ class KbIndex:
     # -- following the events ----------------------------------------------------------------
     def on_event(self, event: Event) -> None:
         ws = event.workspace_id
-        if ws not in self._kbs:
-            return  # built from the database on first use: nothing to follow yet
-        if isinstance(event, EntryChanged):
-            with self._lock:
-                if ws in self._replay:
-                    self._replay[ws].append(event)
-            kb = self._kbs[ws]
-            self._apply(kb, event)
-            if kb.engine.needs_compaction():
+        with self._lock:
+            loading = ws in self._replay
+            if loading:
+                self._replay[ws].append(event)
+            kb = self._kbs.get(ws)
+        if isinstance(event, DictionaryChanged):
+            if kb is not None or loading:
+                self._rebuild(ws)  # a new tokeniser: load again (supersedes running loads)
+            return
+        if kb is not None:  # not loaded yet: its first load reads the database anyway
+            self._apply_event(kb, event)
+            if isinstance(event, EntryChanged) and kb.engine.needs_compaction():
                 self._run(kb.compact, "kefu-kb-compact")
-        elif isinstance(event, SmallTalkChanged):
-            with self.uows(readonly=True) as uow:
-                self._kbs[ws].load_smalltalk(uow.session)
-        elif isinstance(event, DocumentChanged):
-            with self.uows(readonly=True) as uow:
-                self._kbs[ws].apply_document(uow.session, event.document_id)
-        elif isinstance(event, DictionaryChanged):
-            self._rebuild(ws)
 
-    def _apply(self, kb: WorkspaceKb, event: EntryChanged) -> None:
+    def _apply_event(self, kb: WorkspaceKb, event: Event) -> None:
         with self.uows(readonly=True) as uow:
-            row = None if event.deleted else uow.session.get(FaqEntry, event.entry_id)
-            kb.apply(row, event.entry_id)
+            if isinstance(event, EntryChanged):
+                row = None if event.deleted else uow.session.get(FaqEntry, event.entry_id)
+                kb.apply(row, event.entry_id)
+            elif isinstance(event, SmallTalkChanged):
+                kb.load_smalltalk(uow.session)
+            elif isinstance(event, DocumentChanged):
+                kb.apply_document(uow.session, event.document_id)
 
     def _rebuild(self, workspace_id: str) -> None:
-        with self._lock:
-            self._replay.setdefault(workspace_id, [])
+        def work() -> None:
+            self._load(workspace_id)
 
-        def run() -> None:
-            try:
-                with self.uows(readonly=True) as uow:
-                    kb = WorkspaceKb.load(uow.session, workspace_id, self.encoder)
-                while True:  # replay what changed while loading, then swap
-                    with self._lock:
-                        pending = self._replay.get(workspace_id, [])
-                        if not pending:
-                            self._replay.pop(workspace_id, None)
-                            self._kbs[workspace_id] = kb
-                            break
-                        self._replay[workspace_id] = []
-                    for ev in pending:
-                        self._apply(kb, ev)
-                self._train(kb)
-            except Exception:
-                with self._lock:
-                    self._replay.pop(workspace_id, None)
-                log.exception("rebuilding the knowledge index of %s failed", workspace_id)
-
-        if self.background:
-            threading.Thread(target=run, name="kefu-kb-rebuild", daemon=True).start()
-        else:
-            run()
+        self._run(work, "kefu-kb-rebuild")
 
     def _run(self, work: Callable[[], None], name: str) -> None:
         def run() -> None:

@@ -29,7 +29,16 @@ _CUES: dict[str, float] = {
 }
 _NEGATIONS = "不没无未"
 _INTENSIFIERS = ("太", "非常", "真", "特别", "超", "极其", "简直", "very", "so")
-_PATTERN = re.compile("|".join(re.escape(c) for c in sorted(_CUES, key=len, reverse=True)))
+#: said before a cue, these undo it ("我不是要投诉", "不想投诉")
+_NEGATION_PHRASES = ("不是要", "不是想", "不想", "没想", "没有要", "并不", "不会")
+
+
+def _cue_pattern(cue: str) -> str:
+    # numbers (12315) only as a whole number, never inside a phone or order number
+    return rf"(?<!\d){re.escape(cue)}(?!\d)" if cue.isdigit() else re.escape(cue)
+
+
+_PATTERN = re.compile("|".join(_cue_pattern(c) for c in sorted(_CUES, key=len, reverse=True)))
 _PUNCT_RUN = re.compile(r"[!！]{2,}|[?？]{2,}")
 
 ANGRY = 1.0
@@ -44,6 +53,8 @@ def anger(text: str) -> float:
     for m in _PATTERN.finditer(norm):
         before = norm[max(0, m.start() - 2):m.start()]
         if any(n in before for n in _NEGATIONS):
+            continue
+        if any(p in norm[max(0, m.start() - 5):m.start()] for p in _NEGATION_PHRASES):
             continue
         weight = _CUES[m.group(0)]
         head = norm[max(0, m.start() - 4):m.start()]

@@ -235,7 +235,8 @@ def feedback(svc: Services, visitor: Visitor, data: FeedbackCreate) -> dict[str,
         inbox, contact = load_contact(uow, visitor.claims)
         turn = bot_actions.do_feedback(uow, svc.kb, inbox_id=inbox.id, contact_id=contact.id,
                                        turn_id=data.turn_id, helpful=data.helpful)
-        return {"turn_id": turn.id, "feedback": turn.feedback}
+        thanks = bot_actions.load_config(uow.session, inbox.id).helpful_text
+        return {"turn_id": turn.id, "feedback": turn.feedback, "message": thanks}
 
 
 def suggestions(svc: Services, inbox_id: str, data: SuggestRequest) -> dict[str, Any]:

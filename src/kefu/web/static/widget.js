@@ -605,13 +605,18 @@
   function feedbackBar(turnId) {
     var state = h('span', { className: 'kefu-feedback-state' });
     var bar = h('div', { className: 'kefu-feedback', 'data-turn-id': turnId });
+    function setBusy(busy) {
+      Array.prototype.forEach.call(bar.querySelectorAll('button'), function (b) { b.disabled = busy; });
+    }
     function rate(helpful, btn) {
-      api('POST', '/feedback', { turn_id: turnId, helpful: helpful }).then(function () {
+      setBusy(true);  // one click, one request
+      api('POST', '/feedback', { turn_id: turnId, helpful: helpful }).then(function (data) {
+        setBusy(false);
         Array.prototype.forEach.call(bar.querySelectorAll('button'), function (b) {
           b.setAttribute('aria-pressed', b === btn ? 'true' : 'false');
         });
-        state.textContent = T.thanks;
-      }, function (err) { state.textContent = localize(err.message); });
+        state.textContent = helpful && data && data.message ? String(data.message) : T.thanks;
+      }, function (err) { setBusy(false); state.textContent = localize(err.message); });
     }
     var yes = h('button', { type: 'button', text: T.helpful, 'aria-pressed': 'false',
                             onclick: function () { rate(true, yes); } });

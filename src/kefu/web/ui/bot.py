@@ -4,6 +4,7 @@ per-inbox bot settings (thresholds, texts, handoff keywords, business hours, hol
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -37,6 +38,7 @@ from kefu.web.ui.render import (
 )
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 NOTICES = frozenset({"saved", "learned"})
 
 
@@ -105,6 +107,8 @@ def overview(request: Request) -> Response:
             except DomainError as exc:
                 error = exc.message
         turns = bot_queries.list_turns(uow.session, auth.actor, limit=20)
+    if error is None and request.query_params.get("error") == "learn":
+        error = Translator(locale)("bot.error.learn")
     reasons = sorted(stats.handoff_reasons.items(), key=lambda kv: -kv[1])
     top_reason = max((n for _, n in reasons), default=0)
     return _page(request, auth, locale, "bot/overview.html", tab="bot", error=error,
@@ -138,7 +142,8 @@ async def learn(request: Request) -> Response:
 
     problem = await run_in_threadpool(run)
     if problem:
-        return redirect(f"/app/bot?error={problem[:200]}")
+        log.info("learning-loop phrasings refused: %s", problem)
+        return redirect("/app/bot?error=learn")
     return redirect("/app/bot?notice=learned")
 
 
@@ -235,11 +240,15 @@ async def save_settings(inbox_id: str, request: Request) -> Response:
         try:
             with services(request).uows(readonly=True) as uow:
                 access_inbox(auth.actor, inbox_id, session=uow.session)
+                saved = bot_queries.inbox_config(uow.session, auth.actor, inbox_id)
         except DomainError as exc:  # another workspace's inbox is simply not there
             return error_page(request, locale=locale, auth=auth, status=exc.status,
                               title_key="error.404.title", message=exc.message)
+        # the form shows only some settings: the others (猜你想问 rules, …) stay as saved
+        stored = saved.model_dump(mode="json")
+        merged = {**stored, **raw, "hours": {**stored["hours"], **raw["hours"]}}
         try:
-            config = BotConfig.model_validate(raw)
+            config = BotConfig.model_validate(merged)
         except ValidationError as exc:
             return _settings_page(request, auth, locale, inbox_id, raw=raw, enabled=enabled,
                                   status=422, error=validation_message(exc, t))
