@@ -388,3 +388,6 @@ def test_a_too_long_email_in_a_left_message_is_not_fatal(uows, world, bot, clock
     customer_says(uows, world.inbox_a, "邮箱 " + "a" * 300 + "@example.com 我的橙子坏了")
     assert conv_of(uows, conv_id).status == "queued"
     assert "已收到您的留言" in last_bot(uows, conv_id).content
+    with uows(readonly=True) as uow:
+        contact = uow.session.get(Contact, contact_id)
+        assert contact is not None and contact.email == ""  # not a valid address: not kept

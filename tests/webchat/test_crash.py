@@ -83,9 +83,9 @@ def test_kill_between_send_and_ack_then_resend(tmp_path):
             time.sleep(0.2)
             server.kill()
         assert copies(db, "crash-2") == 0
-        assert bot_turns(db) == 0  # no runner yet: crash-1's reply is still a queued job
+        assert bot_turns(db) == 0  # no runner yet: crash-1's reply is a queued job
 
-        # Restart (with the runner); the client reconnects and resends both with the same client_msg_id.
+        # Restart with the runner; the client reconnects and resends both (same client_msg_id).
         server.env.pop("KEFU_EMBEDDED_WORKER")
         server.start()
         with connect(url) as ws:
