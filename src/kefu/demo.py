@@ -137,7 +137,10 @@ def _load_kb(uow: UnitOfWork, admin: Actor, inbox_id: str) -> None:
         name="小鲜", greeting="您好，我是鲜果优选的智能助手小鲜，有什么可以帮您？",
         hours=BusinessHours(enabled=True, weekly=every_day),
         suggest_rules=[SuggestRule(attribute="order_status", value="shipped",
-                                   entry_ids=[ids["track"], ids["bad"]])]))
+                                   entry_ids=[ids["track"], ids["bad"]]),
+                       # the product page: delivery and freshness come first
+                       SuggestRule(url_contains="/demo/shop",
+                                   entry_ids=[ids["ship"], ids["bad"], ids["keep"]])]))
 
 
 @dataclass(frozen=True)
