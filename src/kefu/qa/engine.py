@@ -1,0 +1,500 @@
+"""The inspection engine: rules compiled once, one pass per message, real time and batch alike.
+
+``compile_rules`` folds every keyword and word-pack term (NFKC width folding, traditional →
+simplified, case folding — the character-level steps of ``kefu.nlp.normalise``) into ONE
+Aho-Corasick automaton, every regex into one combined gate pattern plus the individual
+patterns, and keeps the timing and sentiment checks. Messages are folded character by
+character into a copy of the *same length*, so every span points into the original text.
+
+Pure functions: no database, no clock (``now`` is an argument), no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import ahocorasick
+
+from kefu.nlp.normalise import to_simplified
+from kefu.nlp.sentiment import anger
+from kefu.qa.pii import find_pii
+from kefu.qa.rules import (
+    AGENT,
+    AnyRule,
+    KeywordRule,
+    Kind,
+    Message,
+    PiiKind,
+    PiiRule,
+    RegexRule,
+    Role,
+    SentimentRule,
+    TimingRule,
+    WordPack,
+    WordpackRule,
+)
+from kefu.qa.wordpacks import DEFAULT_PACKS
+
+#: characters of a message that are inspected; the rest of a huge paste is ignored
+MAX_MESSAGE_CHARS = 10_000
+
+Span = tuple[int, int]
+_Use = Literal["term", "near", "exclude"]
+
+
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table folding one character to one character, filled on demand."""
+
+    def __missing__(self, key: int) -> str:
+        ch = chr(key)
+        folded = unicodedata.normalize("NFKC", ch)
+        if len(folded) != 1:
+            folded = ch
+        simple = to_simplified(folded)
+        if len(simple) == 1:
+            folded = simple
+        lower = folded.casefold()
+        if len(lower) == 1:
+            folded = lower
+        self[key] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+def fold(text: str) -> str:
+    """Case/width/traditional folding that keeps the length: ``fold(t)[i]`` is ``t[i]`` folded,
+    so spans found in the folded copy are spans of ``t``."""
+    return text.translate(_FOLD)
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule_id: str
+    rule_name: str
+    kind: Kind
+    message_index: int | None
+    span: Span | None
+    deduction: float
+
+
+@dataclass(frozen=True, slots=True)
+class _TermUse:
+    rule: int
+    use: _Use
+
+
+@dataclass(frozen=True, slots=True)
+class _LexiconRule:
+    """A keyword or word-pack rule, compiled."""
+
+    index: int
+    rule: KeywordRule | WordpackRule
+    terms: frozenset[str]
+    mode: str
+    n: int
+    has_near: bool
+    within: int
+
+
+@dataclass(frozen=True, slots=True)
+class _RegexCompiled:
+    index: int
+    rule: RegexRule
+    pattern: re.Pattern[str]
+    exclude: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _RoleRules:
+    """The rules that check one role's messages, sorted by kind."""
+
+    active: frozenset[int]
+    lexicon: tuple[_LexiconRule, ...]
+    regexes: tuple[_RegexCompiled, ...]
+    pii: tuple[PiiRule, ...]
+    pii_kinds: frozenset[PiiKind]
+    sentiment: tuple[SentimentRule, ...]
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """Everything ``inspect`` and ``check_message`` need; build with ``compile_rules``."""
+
+    rules: tuple[AnyRule, ...]
+    automaton: Any
+    lexicon: tuple[_LexiconRule, ...]
+    regexes: tuple[_RegexCompiled, ...]
+    regex_gate: re.Pattern[str] | None
+    pii: tuple[PiiRule, ...]
+    timing: tuple[TimingRule, ...]
+    sentiment: tuple[SentimentRule, ...]
+    by_role: Mapping[Role, _RoleRules] = field(default_factory=dict)
+
+    def rule(self, rule_id: str) -> AnyRule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+def _hit(rule: AnyRule, index: int | None, span: Span | None) -> Hit:
+    return Hit(rule.id, rule.name, rule.kind, index, span, rule.deduction)
+
+
+def compile_rules(
+    rules: Iterable[AnyRule], packs: Mapping[str, WordPack] | None = None
+) -> CompiledRules:
+    """Compile enabled rules. ``packs`` defaults to ``wordpacks.DEFAULT_PACKS``; a rule naming a
+    pack that is missing raises ``ValueError``, as do two rules with the same id."""
+    packs = DEFAULT_PACKS if packs is None else packs
+    kept = tuple(r for r in rules if r.enabled)
+    ids = [r.id for r in kept]
+    if len(ids) != len(set(ids)):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"duplicate rule ids: {', '.join(dupes)}")
+
+    uses: dict[str, set[tuple[int, _Use]]] = defaultdict(set)
+    lexicon: list[_LexiconRule] = []
+    regexes: list[_RegexCompiled] = []
+
+    def add(term: str, index: int, use: _Use) -> str:
+        folded = fold(term.strip())
+        if folded:
+            uses[folded].add((index, use))
+        return folded
+
+    for i, rule in enumerate(kept):
+        if isinstance(rule, KeywordRule):
+            terms = frozenset(t for t in (add(x, i, "term") for x in rule.terms) if t)
+            for x in rule.near:
+                add(x, i, "near")
+            for x in rule.exclude:
+                add(x, i, "exclude")
+            lexicon.append(_LexiconRule(i, rule, terms, rule.mode, rule.n, bool(rule.near),
+                                        rule.within))
+        elif isinstance(rule, WordpackRule):
+            pack = packs.get(rule.pack)
+            if pack is None:
+                raise ValueError(f"rule {rule.id}: unknown word pack {rule.pack!r}")
+            terms = frozenset(t for t in (add(x, i, "term") for x in pack.terms) if t)
+            for x in (*pack.exclusions, *rule.exclude):
+                add(x, i, "exclude")
+            lexicon.append(_LexiconRule(i, rule, terms, "any", 1, False, 0))
+        elif isinstance(rule, RegexRule):
+            regexes.append(_RegexCompiled(
+                i, rule, re.compile(rule.pattern), tuple(re.compile(p) for p in rule.exclude)))
+
+    automaton: Any = None
+    if uses:
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+        for term, entries in uses.items():
+            automaton.add_word(term, (term, tuple(_TermUse(r, u) for r, u in sorted(entries))))
+        automaton.make_automaton()
+
+    gate: re.Pattern[str] | None = None
+    if regexes:
+        try:
+            gate = re.compile("|".join(f"(?:{r.rule.pattern})" for r in regexes))
+        except re.error:  # e.g. numbered back-references: run every pattern instead
+            gate = None
+
+    by_role: dict[Role, _RoleRules] = {}
+    for role in ("customer", "agent", "bot"):
+        active = frozenset(i for i, r in enumerate(kept) if role in r.scope)
+        pii = tuple(r for r in kept if isinstance(r, PiiRule) and role in r.scope)
+        by_role[role] = _RoleRules(
+            active=active,
+            lexicon=tuple(lx for lx in lexicon if lx.index in active),
+            regexes=tuple(r for r in regexes if r.index in active),
+            pii=pii,
+            pii_kinds=frozenset(k for r in pii for k in r.kinds),
+            sentiment=tuple(r for r in kept if isinstance(r, SentimentRule) and role in r.scope),
+        )
+    return CompiledRules(
+        rules=kept,
+        automaton=automaton,
+        lexicon=tuple(lexicon),
+        regexes=tuple(regexes),
+        regex_gate=gate,
+        pii=tuple(r for r in kept if isinstance(r, PiiRule)),
+        timing=tuple(r for r in kept if isinstance(r, TimingRule)),
+        sentiment=tuple(r for r in kept if isinstance(r, SentimentRule)),
+        by_role=by_role,
+    )
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _longest_leftmost(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    out: list[tuple[int, int, str]] = []
+    last_end = -1
+    for s in sorted(spans, key=lambda x: (x[0], -x[1])):
+        if s[0] >= last_end:
+            out.append(s)
+            last_end = s[1]
+    return out
+
+
+def _near_partner(span: Span, nears: list[Span], within: int) -> Span | None:
+    for n in nears:
+        gap = n[0] - span[1] if n[0] >= span[1] else span[0] - n[1]
+        if not _overlaps(span, n) and gap <= within:
+            return n
+    return None
+
+
+def _lexicon_hits(compiled: CompiledRules, role_rules: _RoleRules, folded: str,
+                  index: int | None) -> list[Hit]:
+    rules = role_rules.lexicon
+    if not rules:
+        return []
+    active = role_rules.active
+    found: dict[int, dict[_Use, list[tuple[int, int, str]]]] = defaultdict(
+        lambda: defaultdict(list))
+    if compiled.automaton is not None:
+        length = len(folded)
+        for end, (term, entries) in compiled.automaton.iter(folded):
+            start = end - len(term) + 1
+            if (_is_word_char(term[0]) and start > 0 and _is_word_char(folded[start - 1])) or (
+                    _is_word_char(term[-1]) and end + 1 < length
+                    and _is_word_char(folded[end + 1])):
+                continue
+            for e in entries:
+                if e.rule in active:
+                    found[e.rule][e.use].append((start, end + 1, term))
+    hits: list[Hit] = []
+    for lx in rules:
+        got = found.get(lx.index)
+        occurrences = _longest_leftmost(got["term"]) if got else []
+        if got and got["exclude"]:
+            excl = got["exclude"]
+            occurrences = [o for o in occurrences
+                           if not any(_overlaps((o[0], o[1]), (x[0], x[1])) for x in excl)]
+        spans: list[tuple[Span, str]] = []
+        for o in occurrences:
+            span: Span = (o[0], o[1])
+            if lx.has_near:
+                partner = _near_partner(span, [(x[0], x[1]) for x in got["near"]] if got else [],
+                                        lx.within)
+                if partner is None:
+                    continue
+                span = (min(span[0], partner[0]), max(span[1], partner[1]))
+            spans.append((span, o[2]))
+        if lx.mode == "any":
+            hits.extend(_hit(lx.rule, index, s) for s, _ in spans)
+            continue
+        distinct = {t for _, t in spans}
+        if lx.mode == "none":
+            if not distinct:
+                hits.append(_hit(lx.rule, index, None))
+            continue
+        needed = len(lx.terms) if lx.mode == "all" else lx.n
+        if len(distinct & lx.terms) >= needed:
+            hits.append(_hit(lx.rule, index, (min(s[0] for s, _ in spans),
+                                               max(s[1] for s, _ in spans))))
+    return hits
+
+
+def _regex_hits(compiled: CompiledRules, role_rules: _RoleRules, folded: str,
+                index: int | None) -> list[Hit]:
+    regexes = role_rules.regexes
+    if not regexes:
+        return []
+    if compiled.regex_gate is not None and compiled.regex_gate.search(folded) is None:
+        return []
+    hits: list[Hit] = []
+    for r in regexes:
+        excluded: list[Span] = [m.span() for x in r.exclude for m in x.finditer(folded)]
+        for m in r.pattern.finditer(folded):
+            if m.end() > m.start() and not any(_overlaps(m.span(), x) for x in excluded):
+                hits.append(_hit(r.rule, index, m.span()))
+    return hits
+
+
+def _message_hits(compiled: CompiledRules, role: Role, text: str,
+                  index: int | None) -> list[Hit]:
+    role_rules = compiled.by_role.get(role)
+    if role_rules is None or not role_rules.active or not text:
+        return []
+    text = text[:MAX_MESSAGE_CHARS]
+    folded = fold(text)
+    hits = _lexicon_hits(compiled, role_rules, folded, index)
+    hits += _regex_hits(compiled, role_rules, folded, index)
+    if role_rules.pii:
+        matches = find_pii(folded, role_rules.pii_kinds)
+        for rule in role_rules.pii:
+            hits.extend(_hit(rule, index, (m.start, m.end)) for m in matches
+                        if m.kind in rule.kinds)
+    if role_rules.sentiment:
+        score = anger(text)
+        hits.extend(_hit(r, index, None) for r in role_rules.sentiment if score >= r.threshold)
+    return hits
+
+
+def check_message(compiled: CompiledRules, role: Role, text: str, *,
+                  index: int | None = None) -> list[Hit]:
+    """Hits of one message (keyword, word pack, regex, personal data, sentiment; timing needs a
+    conversation). The real-time path: an agent's draft is checked before it is sent."""
+    return _message_hits(compiled, role, text, index)
+
+
+def _seconds(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds()
+
+
+def _timing_hits(rule: TimingRule, messages: Sequence[Message],
+                 now: datetime | None) -> list[Hit]:
+    if not messages:
+        return []
+    replies = rule.scope
+    if rule.check == "duration":
+        start, end = messages[0].ts, messages[-1].ts
+        return [_hit(rule, None, None)] if _seconds(start, end) > rule.seconds else []
+    first_customer = next((i for i, m in enumerate(messages) if m.role == "customer"), None)
+    if first_customer is None:
+        return []
+    hits: list[Hit] = []
+    waiting_since: datetime | None = None
+    seen_reply = False
+    for i, m in enumerate(messages):
+        if i < first_customer:
+            continue
+        if m.role == "customer":
+            if waiting_since is None:
+                waiting_since = m.ts
+        elif m.role in replies:
+            if waiting_since is not None:
+                late = _seconds(waiting_since, m.ts) > rule.seconds
+                # first_reply judges only the first reply, reply_gap every reply but the first
+                if late and (rule.check == "first_reply") == (not seen_reply):
+                    hits.append(_hit(rule, i, None))
+            seen_reply = True
+            waiting_since = None
+            if rule.check == "first_reply":
+                break
+    if rule.check == "first_reply" and not seen_reply:
+        end = now if now is not None else messages[-1].ts
+        if _seconds(messages[first_customer].ts, end) > rule.seconds:
+            hits.append(_hit(rule, None, None))
+    return hits
+
+
+def inspect(compiled: CompiledRules, messages: Sequence[Message], *,
+            now: datetime | None = None) -> list[Hit]:
+    """Every hit of a conversation, message hits in message order then conversation hits.
+    ``now`` (aware) lets an unanswered, still-open conversation fail the first-reply check."""
+    hits: list[Hit] = []
+    for i, m in enumerate(messages):
+        hits += _message_hits(compiled, m.role, m.text, i)
+    for rule in compiled.timing:
+        hits += _timing_hits(rule, messages, now)
+    return hits
+
+
+# ---------------------------------------------------------------------------------- scoring
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreItem:
+    deduction: float
+    per_hit: bool
+    cap: float | None
+    fatal: bool
+    group: str
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """Base score, an item per rule id and a weight per group (default 1)."""
+
+    items: Mapping[str, ScoreItem]
+    base: float = 100.0
+    group_weights: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def for_rules(cls, rules: Iterable[AnyRule], *, base: float = 100.0,
+                  group_weights: Mapping[str, float] | None = None) -> Scorecard:
+        items = {r.id: ScoreItem(r.deduction, r.per_hit, r.cap, r.fatal, r.group)
+                 for r in rules}
+        return cls(items=items, base=base, group_weights=dict(group_weights or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    total: float
+    fatal: bool
+    #: weighted deduction per group (negative: a bonus)
+    per_group: dict[str, float]
+
+
+OTHER_GROUP = "其他"
+
+
+def score(hits: Iterable[Hit], scorecard: Scorecard) -> Score:
+    """Per rule: its deduction once (or per hit when ``per_hit``), at most ``cap``; per group:
+    the sum times the group weight; total = base − all groups, kept within [0, base]; any hit
+    of a fatal item makes the total 0. A hit whose rule is not on the scorecard deducts its own
+    ``deduction`` per hit, in group ``其他``."""
+    per_rule: dict[str, list[Hit]] = defaultdict(list)
+    for h in hits:
+        per_rule[h.rule_id].append(h)
+    per_group: dict[str, float] = defaultdict(float)
+    fatal = False
+    for rule_id, rule_hits in per_rule.items():
+        item = scorecard.items.get(rule_id)
+        if item is None:
+            per_group[OTHER_GROUP] += sum(h.deduction for h in rule_hits) * \
+                scorecard.group_weights.get(OTHER_GROUP, 1.0)
+            continue
+        fatal = fatal or item.fatal
+        amount = item.deduction * (len(rule_hits) if item.per_hit else 1)
+        if item.cap is not None:
+            amount = max(-item.cap, min(item.cap, amount))
+        per_group[item.group] += amount * scorecard.group_weights.get(item.group, 1.0)
+    total = 0.0 if fatal else scorecard.base - sum(per_group.values())
+    total = max(0.0, min(scorecard.base, total))
+    return Score(total=round(total, 4), fatal=fatal, per_group=dict(per_group))
+
+
+# ------------------------------------------------------------------------------ default set
+
+
+def default_rules() -> tuple[AnyRule, ...]:
+    """The built-in rule set (used by ``kefu qa inspect`` when no rules are given)."""
+    return (
+        WordpackRule(id="ad_law_absolute", name="广告法绝对化用语", pack="ad_law_absolute",
+                     deduction=5, per_hit=True, cap=20, group="合规"),
+        WordpackRule(id="risky_promise", name="风险承诺", pack="risky_promises",
+                     deduction=5, per_hit=True, cap=20, group="合规"),
+        WordpackRule(id="agent_abuse", name="辱骂/不文明用语", pack="abusive",
+                     deduction=100, fatal=True, group="服务态度"),
+        WordpackRule(id="competitor", name="提及竞品", pack="competitors",
+                     deduction=3, group="合规"),
+        PiiRule(id="pii_agent", name="客服发送个人敏感信息",
+                kinds=frozenset({"mobile", "id_card", "bank_card"}), deduction=10,
+                per_hit=True, cap=30, group="合规"),
+        PiiRule(id="pii_email_agent", name="客服发送邮箱地址", kinds=frozenset({"email"}),
+                deduction=2, group="合规"),
+        TimingRule(id="first_reply_15s", name="首次响应超过15秒", check="first_reply",
+                   seconds=15, scope=AGENT, deduction=5, group="服务态度"),
+        TimingRule(id="reply_gap_120s", name="回复间隔超过2分钟", check="reply_gap",
+                   seconds=120, deduction=2, per_hit=True, cap=10, group="服务态度"),
+        SentimentRule(id="customer_angry", name="客户情绪激动", threshold=1.0,
+                      deduction=5, group="服务态度"),
+    )
+
+
+def default_scorecard() -> Scorecard:
+    """Base 100, the default rules' items, every group weighted 1."""
+    return Scorecard.for_rules(default_rules())

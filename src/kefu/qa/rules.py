@@ -1,0 +1,203 @@
+"""Inspection rule definitions: frozen, validated at construction, compiled by ``qa.engine``.
+
+Every rule carries its scoring fields (``deduction``, ``per_hit``, ``cap``, ``fatal``,
+``group``) and a ``scope``: the message roles it checks. A rule that cannot be compiled
+(an invalid regex, a pattern prone to catastrophic backtracking, no terms, ``at_least`` above
+the number of terms) raises ``ValueError`` with the reason when it is *built*, so a bad rule is
+rejected when it is saved, never while a conversation is inspected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Literal
+
+Role = Literal["customer", "agent", "bot"]
+Kind = Literal["keyword", "regex", "wordpack", "pii", "timing", "sentiment"]
+KeywordMode = Literal["any", "all", "at_least", "none"]
+TimingCheck = Literal["first_reply", "reply_gap", "duration"]
+PiiKind = Literal["mobile", "id_card", "bank_card", "email"]
+
+AGENT: frozenset[Role] = frozenset({"agent"})
+CUSTOMER: frozenset[Role] = frozenset({"customer"})
+ALL_PII: frozenset[PiiKind] = frozenset({"mobile", "id_card", "bank_card", "email"})
+
+#: a quantified group that itself contains a quantifier — ``(a+)+``, ``(\d*x)*``, ``(a|b+){2,}``
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
+MAX_PATTERN_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of a conversation; ``ts`` must be timezone-aware."""
+
+    role: Role
+    text: str
+    ts: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """Fields every rule has. ``deduction`` is per hit when ``per_hit``, else once per
+    conversation; ``cap`` bounds the rule's total deduction; a ``fatal`` hit zeroes the score;
+    ``group`` is the scorecard item group (服务态度 / 业务能力 / 合规 …). A negative deduction
+    is a bonus."""
+
+    kind: ClassVar[Kind]
+
+    id: str
+    name: str
+    scope: frozenset[Role] = AGENT
+    deduction: float = 5.0
+    per_hit: bool = False
+    cap: float | None = None
+    fatal: bool = False
+    group: str = "合规"
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("a rule needs an id")
+        if not self.scope:
+            raise ValueError(f"rule {self.id}: the scope names no role")
+        if self.cap is not None and self.cap < 0:
+            raise ValueError(f"rule {self.id}: the cap must not be negative")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeywordRule(Rule):
+    """Terms matched after case/width/traditional folding.
+
+    ``mode``: ``any`` (one hit per occurrence), ``all`` / ``at_least`` (one hit per message
+    where all / at least ``n`` distinct terms occur), ``none`` (one hit per message where no
+    term occurs). ``near`` + ``within``: an occurrence counts only with a ``near`` term at most
+    ``within`` characters away (either side). ``exclude``: an exclusion word overlapping an
+    occurrence cancels it (``最`` excluded by ``最近``, ``保证`` by ``不能保证``).
+    """
+
+    kind: ClassVar[Kind] = "keyword"
+
+    terms: tuple[str, ...]
+    mode: KeywordMode = "any"
+    n: int = 1
+    near: tuple[str, ...] = ()
+    within: int = 10
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not any(t.strip() for t in self.terms):
+            raise ValueError(f"rule {self.id}: no terms")
+        if self.mode == "at_least" and not 1 <= self.n <= len(set(self.terms)):
+            raise ValueError(f"rule {self.id}: at_least n={self.n} with {len(self.terms)} terms")
+        if self.within < 0:
+            raise ValueError(f"rule {self.id}: within must not be negative")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WordpackRule(Rule):
+    """Any term of the named word pack (the pack's own exclusions apply, plus ``exclude``)."""
+
+    kind: ClassVar[Kind] = "wordpack"
+
+    pack: str
+    exclude: tuple[str, ...] = ()
+
+
+def check_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a rule's pattern, or raise ``ValueError`` with the reason."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(f"pattern longer than {MAX_PATTERN_CHARS} characters")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    if _NESTED_QUANTIFIER.search(pattern):
+        raise ValueError(f"nested quantifier in {pattern!r} (catastrophic backtracking)")
+    if compiled.search("") is not None:
+        raise ValueError(f"pattern {pattern!r} matches the empty string")
+    return compiled
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegexRule(Rule):
+    """A regular expression over the folded text (half-width, simplified, lower case); one hit
+    per match. A match overlapped by a match of an ``exclude`` pattern is cancelled."""
+
+    kind: ClassVar[Kind] = "regex"
+
+    pattern: str
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for p in (self.pattern, *self.exclude):
+            try:
+                check_pattern(p)
+            except ValueError as exc:
+                raise ValueError(f"rule {self.id}: {exc}") from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class PiiRule(Rule):
+    """Personal data (``kefu.qa.pii``): one hit per number / address found."""
+
+    kind: ClassVar[Kind] = "pii"
+
+    kinds: frozenset[PiiKind] = ALL_PII
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.kinds:
+            raise ValueError(f"rule {self.id}: no personal-data kinds")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimingRule(Rule):
+    """Conversation timing; replies are messages whose role is in ``scope``.
+
+    * ``first_reply``: the first reply came more than ``seconds`` after the customer's first
+      message (hit on that reply); with no reply, a conversation-level hit when the last
+      message — or ``now``, when given — is more than ``seconds`` after it.
+    * ``reply_gap``: a later reply (not the first: that is ``first_reply``'s) came more than
+      ``seconds`` after the earliest customer message it answers.
+    * ``duration``: first to last message took more than ``seconds`` (conversation-level).
+    """
+
+    kind: ClassVar[Kind] = "timing"
+
+    check: TimingCheck
+    seconds: float
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.seconds < 0:
+            raise ValueError(f"rule {self.id}: seconds must not be negative")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentimentRule(Rule):
+    """A message whose ``kefu.nlp.sentiment.anger`` score is at least ``threshold``."""
+
+    kind: ClassVar[Kind] = "sentiment"
+
+    scope: frozenset[Role] = CUSTOMER
+    threshold: float = 1.0
+
+
+AnyRule = KeywordRule | WordpackRule | RegexRule | PiiRule | TimingRule | SentimentRule
+
+
+@dataclass(frozen=True, slots=True)
+class WordPack:
+    """A named list of terms with exclusion words that cancel an overlapping occurrence."""
+
+    name: str
+    terms: tuple[str, ...]
+    exclusions: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not any(t.strip() for t in self.terms):
+            raise ValueError(f"word pack {self.name!r} is empty")
