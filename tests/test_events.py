@@ -116,6 +116,16 @@ CASES: dict[str, list[Case]] = {
     "kb.smalltalk_changed": [case("any", lambda: _ev("kb.smalltalk_changed"))],
     "kb.document_changed": [case("any", lambda: _ev("kb.document_changed",
                                                     document_id="dc01"))],
+    # QA frames go to the supervisors' topic through qa.listeners, not through realtime
+    "qa.rules_changed": [case("any", lambda: _ev("qa.rules_changed"))],
+    "qa.alert_raised": [case("any", lambda: _ev(
+        "qa.alert_raised", alert_id="qa01", conversation_id=CONV,
+        message_id="ms0000000000000000000001", rule_key="ad_law_absolute",
+        rule_name="广告法绝对化用语", reason="alert", excerpt="这是全网最低价",
+        spans=[[4, 5]]))],
+    "qa.inspection_done": [case("any", lambda: _ev(
+        "qa.inspection_done", inspection_id="qi01", conversation_id=CONV, score=85.0,
+        fatal=False))],
 }
 
 

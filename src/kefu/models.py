@@ -7,7 +7,8 @@ from kefu.core import audit, jobs
 from kefu.core.db import Base
 from kefu.inbox import models as inbox_models
 from kefu.kb import models as kb_models
+from kefu.qa import models as qa_models
 
 metadata = Base.metadata
 __all__ = ["accounts_models", "audit", "bot_models", "contacts_models", "inbox_models", "jobs",
-           "kb_models", "metadata"]
+           "kb_models", "metadata", "qa_models"]

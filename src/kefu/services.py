@@ -17,6 +17,7 @@ from kefu.core.jobs import JobQueue, JobRunner
 from kefu.core.ratelimit import FailureLimiter
 from kefu.core.uow import UowFactory
 from kefu.kb.index import KbIndex
+from kefu.qa.registry import QaRegistry
 from kefu.realtime import listeners as realtime_listeners
 from kefu.realtime.hub import Hub
 
@@ -37,6 +38,7 @@ class Services:
     clock: Clock
     login_limiter: FailureLimiter
     kb: KbIndex
+    qa: QaRegistry
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -60,7 +62,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     kb.background = not inline_jobs
     kb.register(bus)
     bot_listeners.register(bus, jobs, kb)
+    qa = QaRegistry()
+    qa.register(bus)
     return Services(settings=settings, engine=engine, sessions=sessions, bus=bus, broker=broker,
-                    hub=hub, jobs=jobs, runner=runner, uows=uows, clock=clock, kb=kb,
+                    hub=hub, jobs=jobs, runner=runner, uows=uows, clock=clock, kb=kb, qa=qa,
                     login_limiter=FailureLimiter(settings.login_max_failures,
                                                  settings.login_window_seconds))

@@ -77,7 +77,7 @@ def assert_clean_failure(r: Result, *needles: str) -> str:
 def test_db_current_after_upgrade(shop):
     r = run(shop, "db", "current")
     assert r.exit_code == 0
-    assert re.search(r"\b0002\b", out(r))
+    assert re.search(r"\b0003\b", out(r))
 
 
 def test_users_create(shop):

@@ -1,4 +1,9 @@
-"""Who is acting: a logged-in user of one workspace, with a role. Permissions by role."""
+"""Who is acting: a logged-in user of one workspace, with a role. Permissions by role.
+
+Quality inspection: ``qa.read`` (an agent sees only their own results; the other roles every
+result), ``qa.review`` (the review queue: confirm / overrule hits), ``qa.manage`` (rules, word
+packs, scorecards, batch runs), ``qa.decide`` (decide appeals), ``qa.alerts`` (the live
+alert wallboard)."""
 
 from __future__ import annotations
 
@@ -10,18 +15,20 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(
         {"admin.manage", "conversation.read", "conversation.reply", "conversation.manage",
          "conversation.assign_others", "contact.read", "contact.write", "kb.read", "kb.write",
-         "bot.manage"}
+         "bot.manage", "qa.read", "qa.review", "qa.manage", "qa.decide", "qa.alerts"}
     ),
     "supervisor": frozenset(
         {"conversation.read", "conversation.reply", "conversation.manage",
          "conversation.assign_others", "contact.read", "contact.write", "admin.read",
-         "kb.read", "kb.write", "bot.manage"}
+         "kb.read", "kb.write", "bot.manage", "qa.read", "qa.review", "qa.manage", "qa.decide",
+         "qa.alerts"}
     ),
     "agent": frozenset(
         {"conversation.read", "conversation.reply", "conversation.manage", "contact.read",
-         "contact.write", "kb.read"}
+         "contact.write", "kb.read", "qa.read"}
     ),
-    "inspector": frozenset({"conversation.read", "contact.read", "kb.read"}),
+    "inspector": frozenset({"conversation.read", "contact.read", "kb.read", "qa.read",
+                            "qa.review", "qa.alerts"}),
 }
 
 

@@ -56,6 +56,12 @@ class Rule:
     fatal: bool = False
     group: str = "合规"
     enabled: bool = True
+    #: channels the rule applies to (``web``, ``email``, ``wechat`` …); empty: every channel
+    channels: frozenset[str] = frozenset()
+    #: real time: a hit raises a live alert to supervisors
+    alert: bool = False
+    #: real time: an agent message with a hit is not sent (the agent may override with a reason)
+    block: bool = False
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -188,6 +194,12 @@ class SentimentRule(Rule):
 
 
 AnyRule = KeywordRule | WordpackRule | RegexRule | PiiRule | TimingRule | SentimentRule
+
+#: kind → rule class (the ``kind`` field of a stored or file rule)
+RULE_TYPES: dict[str, type[AnyRule]] = {
+    cls.kind: cls
+    for cls in (KeywordRule, WordpackRule, RegexRule, PiiRule, TimingRule, SentimentRule)
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """UI text in zh-CN and en, and how a request's locale is chosen.
 
-Catalogs are flat JSON files in ``web/locales/`` (``{"key": "text with {param}"}``); both
-catalogs carry the same keys. The locale of a page is, in order: ``?lang=`` (then remembered
+Catalogs are flat JSON files (``{"key": "text with {param}"}``): ``web/locales/<locale>.json``
+plus one fragment per subsystem in ``web/locales/<locale>/*.json`` (e.g. ``zh-CN/qa.json``),
+merged; a key defined twice is an error. Both locales carry the same keys. The locale of a
+page is, in order: ``?lang=`` (then remembered
 in the ``kefu_lang`` cookie), the cookie, the user's own ``locale``, the browser's
 ``Accept-Language``, and finally zh-CN.
 """
@@ -92,10 +94,16 @@ def catalog(locale: str) -> dict[str, str]:
     """The strings of one locale (read once per process)."""
     if locale not in SUPPORTED:
         locale = DEFAULT_LOCALE
-    raw = json.loads((LOCALES_DIR / f"{locale}.json").read_text(encoding="utf-8"))
-    if not isinstance(raw, dict):
-        raise ValueError(f"locale catalog {locale} is not a JSON object")
-    return {str(k): str(v) for k, v in raw.items()}
+    merged: dict[str, str] = {}
+    for path in (LOCALES_DIR / f"{locale}.json", *sorted((LOCALES_DIR / locale).glob("*.json"))):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError(f"locale catalog {path.name} is not a JSON object")
+        twice = sorted(set(raw) & set(merged))
+        if twice:
+            raise ValueError(f"locale catalog {path}: keys defined twice: {', '.join(twice[:5])}")
+        merged.update({str(k): str(v) for k, v in raw.items()})
+    return merged
 
 
 def translate(locale: str, key: str, **params: object) -> str:
