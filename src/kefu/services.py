@@ -17,9 +17,10 @@ from kefu.core.jobs import JobQueue, JobRunner
 from kefu.core.ratelimit import FailureLimiter
 from kefu.core.uow import UowFactory
 from kefu.kb.index import KbIndex
+from kefu.qa import listeners as qa_listeners
 from kefu.qa.registry import QaRegistry
 from kefu.realtime import listeners as realtime_listeners
-from kefu.realtime.hub import Hub
+from kefu.realtime.hub import Hub, supervisors_topic
 
 log = logging.getLogger("kefu")
 
@@ -63,7 +64,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     kb.register(bus)
     bot_listeners.register(bus, jobs, kb)
     qa = QaRegistry()
-    qa.register(bus)
+    qa_listeners.register(bus, jobs, qa, uows, broker.publish, supervisors_topic)
     return Services(settings=settings, engine=engine, sessions=sessions, bus=bus, broker=broker,
                     hub=hub, jobs=jobs, runner=runner, uows=uows, clock=clock, kb=kb, qa=qa,
                     login_limiter=FailureLimiter(settings.login_max_failures,

@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import select
 
+from kefu.cli import qa_run
 from kefu.cli.kb import kb_app
+from kefu.cli.qa import qa_app
 from kefu.config import Settings
 
 app = typer.Typer(help="kefu 智能客服平台 command line", no_args_is_help=True,
@@ -31,6 +33,8 @@ app.add_typer(demo_app, name="demo")
 bot_app = typer.Typer(help="The answering bot", no_args_is_help=True)
 app.add_typer(bot_app, name="bot")
 app.add_typer(kb_app, name="kb")
+qa_run.register(qa_app)
+app.add_typer(qa_app, name="qa")
 
 console = Console()
 err = Console(stderr=True)

@@ -24,6 +24,11 @@ def agents_topic(workspace_id: str) -> str:
     return f"agents:{workspace_id}"
 
 
+def supervisors_topic(workspace_id: str) -> str:
+    """Live QA alerts: users who may see the alert wallboard (``qa.alerts``)."""
+    return f"supervisors:{workspace_id}"
+
+
 def visitor_topic(inbox_id: str, contact_id: str) -> str:
     return f"visitor:{inbox_id}:{contact_id}"
 

@@ -10,13 +10,30 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from kefu.web import ws
-from kefu.web.api import admin, auth, bot, contacts, conversations, kb, kb_files, webchat
+from kefu.web.api import (
+    admin,
+    auth,
+    bot,
+    contacts,
+    conversations,
+    kb,
+    kb_files,
+    qa_live,
+    qa_reports,
+    qa_review,
+    qa_rules,
+    webchat,
+)
 from kefu.web.deps import services
 from kefu.web.ui import bot as bot_pages
 from kefu.web.ui import demo, pages
 from kefu.web.ui import help as help_pages
 from kefu.web.ui import kb as kb_pages
 from kefu.web.ui import kb_files as kb_files_pages
+from kefu.web.ui import qa_live as qa_live_pages
+from kefu.web.ui import qa_reports as qa_reports_pages
+from kefu.web.ui import qa_review as qa_review_pages
+from kefu.web.ui import qa_rules as qa_rules_pages
 
 STATIC = Path(__file__).parent / "static"
 #: upload routes (POST path -> largest file) that may exceed the JSON body cap
@@ -25,7 +42,8 @@ UPLOAD_SLACK = kb_files.UPLOAD_SLACK
 
 
 def include_routes(app: FastAPI) -> None:
-    for module in (auth, admin, bot, conversations, contacts, kb, kb_files, webchat):
+    for module in (auth, admin, bot, conversations, contacts, kb, kb_files, webchat, qa_rules,
+                   qa_live, qa_review, qa_reports):
         app.include_router(module.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
@@ -33,6 +51,8 @@ def include_routes(app: FastAPI) -> None:
     app.include_router(kb_files_pages.router)
     app.include_router(bot_pages.router)
     app.include_router(help_pages.router)
+    for pages_module in (qa_rules_pages, qa_live_pages, qa_review_pages, qa_reports_pages):
+        app.include_router(pages_module.router)
     app.include_router(demo.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -1,0 +1,7 @@
+"""Quality inspection API: reports (filled in by issue 5)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1", tags=["qa"])
