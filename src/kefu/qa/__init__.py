@@ -15,6 +15,7 @@ from kefu.qa.engine import (
     score,
 )
 from kefu.qa.rules import (
+    ConversationFacts,
     KeywordRule,
     Message,
     PiiRule,
@@ -27,6 +28,7 @@ from kefu.qa.rules import (
 
 __all__ = [
     "CompiledRules",
+    "ConversationFacts",
     "Hit",
     "KeywordRule",
     "Message",

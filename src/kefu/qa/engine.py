@@ -27,6 +27,7 @@ from kefu.qa.pii import find_pii
 from kefu.qa.rules import (
     AGENT,
     AnyRule,
+    ConversationFacts,
     KeywordRule,
     Kind,
     Message,
@@ -391,9 +392,10 @@ def _timing_hits(rule: TimingRule, messages: Sequence[Message],
 
 
 def inspect(compiled: CompiledRules, messages: Sequence[Message], *,
-            now: datetime | None = None) -> list[Hit]:
+            now: datetime | None = None, facts: ConversationFacts | None = None) -> list[Hit]:
     """Every hit of a conversation, message hits in message order then conversation hits.
-    ``now`` (aware) lets an unanswered, still-open conversation fail the first-reply check."""
+    ``now`` (aware) lets an unanswered, still-open conversation fail the first-reply check;
+    ``facts`` feed the ``fact`` rules (transfers, CSAT, bot failure, repeat contact)."""
     hits: list[Hit] = []
     for i, m in enumerate(messages):
         hits += _message_hits(compiled, m.role, m.text, i)
@@ -476,14 +478,14 @@ def default_rules() -> tuple[AnyRule, ...]:
         WordpackRule(id="ad_law_absolute", name="广告法绝对化用语", pack="ad_law_absolute",
                      deduction=5, per_hit=True, cap=20, group="合规"),
         WordpackRule(id="risky_promise", name="风险承诺", pack="risky_promises",
-                     deduction=5, per_hit=True, cap=20, group="合规"),
+                     deduction=5, per_hit=True, cap=20, group="合规", alert=True),
         WordpackRule(id="agent_abuse", name="辱骂/不文明用语", pack="abusive",
-                     deduction=100, fatal=True, group="服务态度"),
+                     deduction=100, fatal=True, group="服务态度", alert=True, block=True),
         WordpackRule(id="competitor", name="提及竞品", pack="competitors",
                      deduction=3, group="合规"),
         PiiRule(id="pii_agent", name="客服发送个人敏感信息",
                 kinds=frozenset({"mobile", "id_card", "bank_card"}), deduction=10,
-                per_hit=True, cap=30, group="合规"),
+                per_hit=True, cap=30, group="合规", block=True),
         PiiRule(id="pii_email_agent", name="客服发送邮箱地址", kinds=frozenset({"email"}),
                 deduction=2, group="合规"),
         TimingRule(id="first_reply_15s", name="首次响应超过15秒", check="first_reply",
@@ -491,7 +493,7 @@ def default_rules() -> tuple[AnyRule, ...]:
         TimingRule(id="reply_gap_120s", name="回复间隔超过2分钟", check="reply_gap",
                    seconds=120, deduction=2, per_hit=True, cap=10, group="服务态度"),
         SentimentRule(id="customer_angry", name="客户情绪激动", threshold=1.0,
-                      deduction=5, group="服务态度"),
+                      deduction=5, group="服务态度", alert=True),
     )
 
 

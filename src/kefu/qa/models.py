@@ -115,6 +115,9 @@ class QaInspection(IdMixin, Base):
     #: the agent judged (the conversation's assignee when inspected)
     agent_id: Mapped[str | None] = mapped_column(String(24))
     scorecard_id: Mapped[str | None] = mapped_column(String(24))
+    #: the scorecard as used: {"base", "group_weights", "items": {rule_key: ScoreItem fields}}
+    #: (the items of the rules that hit), so review and appeal re-score with the same card
+    card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     base: Mapped[float] = mapped_column(Float, default=100.0)
     score: Mapped[float] = mapped_column(Float)
     fatal: Mapped[bool] = mapped_column(Boolean, default=False)

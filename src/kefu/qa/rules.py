@@ -38,6 +38,21 @@ class Message:
     ts: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationFacts:
+    """What is known about a conversation beyond its messages (for ``fact`` rules).
+
+    ``transfers``: times it was transferred between agents/teams; ``csat``: the customer's
+    satisfaction rating 1–5 (None: not rated); ``bot_failed_handoff``: the bot handed off
+    after failing to answer; ``repeat_contact``: the same customer had another conversation
+    in the 24 hours before this one."""
+
+    transfers: int = 0
+    csat: int | None = None
+    bot_failed_handoff: bool = False
+    repeat_contact: bool = False
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     """Fields every rule has. ``deduction`` is per hit when ``per_hit``, else once per

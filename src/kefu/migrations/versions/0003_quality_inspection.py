@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-02 10:17:35.121439
+Create Date: 2026-12-02 10:24:41.133478
 """
 
 from __future__ import annotations
@@ -144,6 +144,7 @@ def upgrade() -> None:
     sa.Column('team_id', sa.String(length=24), nullable=True),
     sa.Column('agent_id', sa.String(length=24), nullable=True),
     sa.Column('scorecard_id', sa.String(length=24), nullable=True),
+    sa.Column('card', sa.JSON(), nullable=False),
     sa.Column('base', sa.Float(), nullable=False),
     sa.Column('score', sa.Float(), nullable=False),
     sa.Column('fatal', sa.Boolean(), nullable=False),
