@@ -33,10 +33,23 @@ def _is_kept(ch: str) -> bool:
     return unicodedata.category(ch)[0] in _KEEP_CATEGORIES
 
 
+class _SymbolTable(dict[int, str]):
+    """``str.translate`` table: a letter, digit or CJK character stays, anything else is a
+    space; filled on demand."""
+
+    def __missing__(self, key: int) -> str:
+        ch = chr(key)
+        out = ch if _is_kept(ch) else " "
+        self[key] = out
+        return out
+
+
+_SYMBOLS = _SymbolTable()
+
+
 def strip_symbols(text: str) -> str:
     """Punctuation, symbols, emoji and control characters become spaces; spaces collapse."""
-    out = [ch if _is_kept(ch) else " " for ch in text]
-    return " ".join("".join(out).split())
+    return " ".join(text.translate(_SYMBOLS).split())
 
 
 def normalise(text: str, *, max_chars: int | None = None) -> str:

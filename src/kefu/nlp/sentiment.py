@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from kefu.nlp.normalise import normalise, to_simplified
+from kefu.nlp.normalise import normalise, strip_symbols, to_simplified
 
 _CUES: dict[str, float] = {
     # complaints and threats
@@ -44,11 +44,21 @@ _PUNCT_RUN = re.compile(r"[!！]{2,}|[?？]{2,}")
 ANGRY = 1.0
 
 
-def anger(text: str) -> float:
-    """A non-negative anger score; ≥ ``ANGRY`` means an angry customer."""
-    raw = to_simplified(text[:4000])
-    bonus = 0.3 * len(_PUNCT_RUN.findall(raw))
-    norm = normalise(text, max_chars=4000)
+def anger(text: str, *, folded: str | None = None) -> float:
+    """A non-negative anger score; ≥ ``ANGRY`` means an angry customer.
+
+    ``folded``: the text already width/case/traditional-folded character by character (the
+    QA engine's copy), which saves normalising it again."""
+    if folded is not None:
+        folded = folded[:4000]
+        bonus = 0.3 * len(_PUNCT_RUN.findall(folded))
+        norm = strip_symbols(folded)
+    else:
+        raw = to_simplified(text[:4000])
+        bonus = 0.3 * len(_PUNCT_RUN.findall(raw))
+        norm = normalise(text, max_chars=4000)
+    if not _PATTERN.search(norm):
+        return bonus / 2
     score = 0.0
     for m in _PATTERN.finditer(norm):
         before = norm[max(0, m.start() - 2):m.start()]

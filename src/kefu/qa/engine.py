@@ -338,7 +338,7 @@ def _message_hits(compiled: CompiledRules, role: Role, text: str,
             hits.extend(_hit(rule, index, (m.start, m.end)) for m in matches
                         if m.kind in rule.kinds)
     if role_rules.sentiment:
-        score = anger(text)
+        score = anger(text, folded=folded)
         hits.extend(_hit(r, index, None) for r in role_rules.sentiment if score >= r.threshold)
     return hits
 

@@ -31,11 +31,13 @@ MAX_PATTERN_CHARS = 500
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message of a conversation; ``ts`` must be timezone-aware."""
+    """One message of a conversation; ``ts`` must be timezone-aware. For a call transcript,
+    ``ts`` is when the speaker's turn started and ``end`` when it ended."""
 
     role: Role
     text: str
     ts: datetime
+    end: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
