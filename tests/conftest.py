@@ -109,6 +109,9 @@ def svc(settings: Settings, engine: Engine, connection: Connection,
                                jobs=services.jobs)
     services.runner.uows = services.uows
     services.kb.uows = services.uows
+    from kefu.qa import live
+
+    live.inspector(services.bus).uows = services.uows  # the real-time QA listener too
     return services
 
 

@@ -21,13 +21,15 @@ from typing import Any, Literal
 
 import ahocorasick
 
-from kefu.nlp.normalise import to_simplified
+from kefu.nlp.normalise import strip_symbols, to_simplified
 from kefu.nlp.sentiment import anger
 from kefu.qa.pii import find_pii
 from kefu.qa.rules import (
     AGENT,
     AnyRule,
+    CombinationRule,
     ConversationFacts,
+    FactRule,
     KeywordRule,
     Kind,
     Message,
@@ -35,6 +37,7 @@ from kefu.qa.rules import (
     PiiRule,
     RegexRule,
     Role,
+    ScriptRule,
     SentimentRule,
     TimingRule,
     WordPack,
@@ -44,9 +47,11 @@ from kefu.qa.wordpacks import DEFAULT_PACKS
 
 #: characters of a message that are inspected; the rest of a huge paste is ignored
 MAX_MESSAGE_CHARS = 10_000
+#: messages of one conversation; ``inspect`` refuses a larger one (``ValueError``)
+MAX_CONVERSATION_MESSAGES = 10_000
 
 Span = tuple[int, int]
-_Use = Literal["term", "near", "exclude"]
+_Use = Literal["term", "near", "exclude", "then"]
 
 
 class _FoldTable(dict[int, str]):
@@ -127,6 +132,21 @@ class _RoleRules:
     pii: tuple[PiiRule, ...]
     pii_kinds: frozenset[PiiKind]
     sentiment: tuple[SentimentRule, ...]
+    #: script rules (indexes) whose phrases are recorded for the conversation-level check
+    script: tuple[int, ...] = ()
+    #: escalation-mode sentiment rules: the message's anger score is recorded
+    escalation: tuple[SentimentRule, ...] = ()
+
+
+@dataclass
+class _ConvState:
+    """What the per-message pass records for the conversation-level checks."""
+
+    #: script rule index → (message index, "term" | "then", start, end)
+    script: dict[int, list[tuple[int, str, int, int]]] = field(
+        default_factory=lambda: defaultdict(list))
+    #: (message index, role, anger score)
+    anger: list[tuple[int, Role, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -142,6 +162,11 @@ class CompiledRules:
     timing: tuple[TimingRule, ...]
     sentiment: tuple[SentimentRule, ...]
     by_role: Mapping[Role, _RoleRules] = field(default_factory=dict)
+    #: (rule index, rule) of the script rules
+    scripts: tuple[tuple[int, ScriptRule], ...] = ()
+    facts: tuple[FactRule, ...] = ()
+    #: in dependency order (a combination after the combinations it uses)
+    combinations: tuple[CombinationRule, ...] = ()
 
     def rule(self, rule_id: str) -> AnyRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -193,6 +218,12 @@ def compile_rules(
         elif isinstance(rule, RegexRule):
             regexes.append(_RegexCompiled(
                 i, rule, re.compile(rule.pattern), tuple(re.compile(p) for p in rule.exclude)))
+        elif isinstance(rule, ScriptRule):
+            for x in rule.terms:
+                add(x, i, "term")
+            for x in rule.then:
+                add(x, i, "then")
+    combinations = _order_combinations(kept)
 
     automaton: Any = None
     if uses:
@@ -210,15 +241,20 @@ def compile_rules(
 
     by_role: dict[Role, _RoleRules] = {}
     for role in ("customer", "agent", "bot"):
-        active = frozenset(i for i, r in enumerate(kept) if role in r.scope)
+        active = frozenset(i for i, r in enumerate(kept) if role in r.scope
+                           and not isinstance(r, CombinationRule | FactRule | TimingRule))
         pii = tuple(r for r in kept if isinstance(r, PiiRule) and role in r.scope)
+        feel = [r for r in kept if isinstance(r, SentimentRule) and role in r.scope]
         by_role[role] = _RoleRules(
             active=active,
             lexicon=tuple(lx for lx in lexicon if lx.index in active),
             regexes=tuple(r for r in regexes if r.index in active),
             pii=pii,
             pii_kinds=frozenset(k for r in pii for k in r.kinds),
-            sentiment=tuple(r for r in kept if isinstance(r, SentimentRule) and role in r.scope),
+            sentiment=tuple(r for r in feel if r.mode == "level"),
+            script=tuple(i for i, r in enumerate(kept)
+                         if isinstance(r, ScriptRule) and role in r.scope),
+            escalation=tuple(r for r in feel if r.mode == "escalation"),
         )
     return CompiledRules(
         rules=kept,
@@ -230,7 +266,39 @@ def compile_rules(
         timing=tuple(r for r in kept if isinstance(r, TimingRule)),
         sentiment=tuple(r for r in kept if isinstance(r, SentimentRule)),
         by_role=by_role,
+        scripts=tuple((i, r) for i, r in enumerate(kept) if isinstance(r, ScriptRule)),
+        facts=tuple(r for r in kept if isinstance(r, FactRule)),
+        combinations=combinations,
     )
+
+
+def _order_combinations(kept: Sequence[AnyRule]) -> tuple[CombinationRule, ...]:
+    """Combinations in dependency order; an unknown reference or a cycle is a ``ValueError``
+    naming the rule."""
+    ids = {r.id for r in kept}
+    combos = {r.id: r for r in kept if isinstance(r, CombinationRule)}
+    for c in combos.values():
+        for ref in c.references:
+            if ref not in ids:
+                raise ValueError(f"rule {c.id}: unknown rule {ref!r} (missing or disabled)")
+    ordered: list[CombinationRule] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(c: CombinationRule) -> None:
+        if state.get(c.id) == 2:
+            return
+        if state.get(c.id) == 1:
+            raise ValueError(f"rule {c.id}: combinations use each other in a cycle")
+        state[c.id] = 1
+        for ref in c.references:
+            if ref in combos:
+                visit(combos[ref])
+        state[c.id] = 2
+        ordered.append(c)
+
+    for c in combos.values():
+        visit(c)
+    return tuple(ordered)
 
 
 def _overlaps(a: Span, b: Span) -> bool:
@@ -255,14 +323,13 @@ def _near_partner(span: Span, nears: list[Span], within: int) -> Span | None:
     return None
 
 
-def _lexicon_hits(compiled: CompiledRules, role_rules: _RoleRules, folded: str,
-                  index: int | None) -> list[Hit]:
-    rules = role_rules.lexicon
-    if not rules:
-        return []
+_Found = dict[int, dict[_Use, list[tuple[int, int, str]]]]
+
+
+def _scan(compiled: CompiledRules, role_rules: _RoleRules, folded: str) -> _Found:
+    """Every term occurrence in one message, per rule and use (one automaton pass)."""
     active = role_rules.active
-    found: dict[int, dict[_Use, list[tuple[int, int, str]]]] = defaultdict(
-        lambda: defaultdict(list))
+    found: _Found = defaultdict(lambda: defaultdict(list))
     if compiled.automaton is not None:
         length = len(folded)
         for end, (term, entries) in compiled.automaton.iter(folded):
@@ -274,8 +341,12 @@ def _lexicon_hits(compiled: CompiledRules, role_rules: _RoleRules, folded: str,
             for e in entries:
                 if e.rule in active:
                     found[e.rule][e.use].append((start, end + 1, term))
+    return found
+
+
+def _lexicon_hits(role_rules: _RoleRules, found: _Found, index: int | None) -> list[Hit]:
     hits: list[Hit] = []
-    for lx in rules:
+    for lx in role_rules.lexicon:
         got = found.get(lx.index)
         occurrences = _longest_leftmost(got["term"]) if got else []
         if got and got["exclude"]:
@@ -323,23 +394,37 @@ def _regex_hits(compiled: CompiledRules, role_rules: _RoleRules, folded: str,
     return hits
 
 
-def _message_hits(compiled: CompiledRules, role: Role, text: str,
-                  index: int | None) -> list[Hit]:
+def _message_hits(compiled: CompiledRules, role: Role, text: str, index: int | None,
+                  state: _ConvState | None = None) -> list[Hit]:
     role_rules = compiled.by_role.get(role)
     if role_rules is None or not role_rules.active or not text:
         return []
     text = text[:MAX_MESSAGE_CHARS]
     folded = fold(text)
-    hits = _lexicon_hits(compiled, role_rules, folded, index)
+    hits: list[Hit] = []
+    scripts = role_rules.script if state is not None and index is not None else ()
+    if role_rules.lexicon or scripts:
+        found = _scan(compiled, role_rules, folded)
+        if role_rules.lexicon:
+            hits = _lexicon_hits(role_rules, found, index)
+        if state is not None and index is not None:
+            for si in scripts:
+                got = found.get(si)
+                if got:
+                    state.script[si].extend((index, use, a, b) for use in ("term", "then")
+                                            for a, b, _ in got.get(use, ()))
     hits += _regex_hits(compiled, role_rules, folded, index)
     if role_rules.pii:
         matches = find_pii(folded, role_rules.pii_kinds)
         for rule in role_rules.pii:
             hits.extend(_hit(rule, index, (m.start, m.end)) for m in matches
                         if m.kind in rule.kinds)
-    if role_rules.sentiment:
+    record = state is not None and index is not None and bool(role_rules.escalation)
+    if role_rules.sentiment or record:
         score = anger(text, folded=folded)
         hits.extend(_hit(r, index, None) for r in role_rules.sentiment if score >= r.threshold)
+        if record and state is not None and index is not None:
+            state.anger.append((index, role, score))
     return hits
 
 
@@ -362,6 +447,19 @@ def _timing_hits(rule: TimingRule, messages: Sequence[Message],
     if rule.check == "duration":
         start, end = messages[0].ts, messages[-1].ts
         return [_hit(rule, None, None)] if _seconds(start, end) > rule.seconds else []
+    if rule.check in ("silence", "interruption"):
+        return _call_hits(rule, messages)
+    if rule.check == "unanswered":
+        waiting: datetime | None = None
+        for m in messages:
+            if m.role == "customer":
+                waiting = waiting or m.ts
+            elif m.role in replies:
+                waiting = None
+        if waiting is None:
+            return []
+        end = now if now is not None else max(m.end or m.ts for m in messages)
+        return [_hit(rule, None, None)] if _seconds(waiting, end) > rule.seconds else []
     first_customer = next((i for i, m in enumerate(messages) if m.role == "customer"), None)
     if first_customer is None:
         return []
@@ -391,16 +489,159 @@ def _timing_hits(rule: TimingRule, messages: Sequence[Message],
     return hits
 
 
+def _call_hits(rule: TimingRule, messages: Sequence[Message]) -> list[Hit]:
+    """Silence before, or interruption by, a turn of a role in scope (call transcripts; a
+    chat message's end is its send time)."""
+    hits: list[Hit] = []
+    latest_end: datetime | None = None
+    last_end_by_role: dict[Role, datetime] = {}
+    for i, m in enumerate(messages):
+        end = m.end or m.ts
+        if i and m.role in rule.scope:
+            if rule.check == "silence":
+                if latest_end is not None and _seconds(latest_end, m.ts) > rule.seconds:
+                    hits.append(_hit(rule, i, None))
+            else:
+                other = max((e for r, e in last_end_by_role.items() if r != m.role),
+                            default=None)
+                if other is not None and _seconds(m.ts, other) > rule.seconds:
+                    hits.append(_hit(rule, i, None))
+        latest_end = end if latest_end is None else max(latest_end, end)
+        last_end_by_role[m.role] = max(last_end_by_role.get(m.role, end), end)
+    return hits
+
+
+def _script_hits(compiled: CompiledRules, messages: Sequence[Message],
+                 state: _ConvState) -> list[Hit]:
+    hits: list[Hit] = []
+    for index, rule in compiled.scripts:
+        in_scope = [i for i, m in enumerate(messages) if m.role in rule.scope and m.text]
+        if not in_scope:
+            continue
+        seen = state.script.get(index, [])
+        with_term = {i for i, use, _, _ in seen if use == "term"}
+        if rule.check == "opening":
+            first = in_scope[:rule.window]
+            if not with_term.intersection(first):
+                hits.append(_hit(rule, first[0], None))
+        elif rule.check == "closing":
+            last = in_scope[-rule.window:]
+            if not with_term.intersection(last):
+                hits.append(_hit(rule, last[-1], None))
+        else:
+            thens = sorted((i, a, b) for i, use, a, b in seen if use == "then")
+            if not thens:
+                continue
+            i, a, b = thens[0]
+            before = any(ti < i or (ti == i and tb <= a)
+                         for ti, use, _, tb in seen if use == "term")
+            if not before:
+                hits.append(_hit(rule, i, (a, b)))
+    return hits
+
+
+def _escalation_hits(compiled: CompiledRules, state: _ConvState) -> list[Hit]:
+    hits: list[Hit] = []
+    for rule in (r for r in compiled.sentiment if r.mode == "escalation"):
+        calm = False
+        for index, role, value in state.anger:
+            if role not in rule.scope:
+                continue
+            if value >= rule.threshold and calm:
+                hits.append(_hit(rule, index, None))
+                break
+            if value <= rule.threshold / 2:
+                calm = True
+    return hits
+
+
+def _fact_hits(compiled: CompiledRules, messages: Sequence[Message],
+               facts: ConversationFacts | None) -> list[Hit]:
+    f = facts or ConversationFacts()
+    hits: list[Hit] = []
+    for rule in compiled.facts:
+        if rule.fact == "transfers":
+            hit = f.transfers > rule.n
+        elif rule.fact == "low_csat":
+            hit = f.csat is not None and f.csat <= rule.n
+        elif rule.fact == "bot_failed_handoff":
+            hit = f.bot_failed_handoff
+        elif rule.fact == "repeat_contact":
+            hit = f.repeat_contact
+        else:  # repeated_question
+            counts: dict[str, int] = defaultdict(int)
+            for i, m in enumerate(messages):
+                if m.role not in rule.scope:
+                    continue
+                key = strip_symbols(fold(m.text[:MAX_MESSAGE_CHARS]))
+                if len(key.replace(" ", "")) < 4:
+                    continue
+                counts[key] += 1
+                if counts[key] == rule.n:
+                    hits.append(_hit(rule, i, None))
+            continue
+        if hit:
+            hits.append(_hit(rule, None, None))
+    return hits
+
+
+def _combination_hits(compiled: CompiledRules, hits: Sequence[Hit]) -> list[Hit]:
+    by_rule: dict[str, list[Hit]] = defaultdict(list)
+    for h in hits:
+        by_rule[h.rule_id].append(h)
+    out: list[Hit] = []
+    for rule in compiled.combinations:
+
+        def holds(got: Mapping[str, list[Hit]], rule: CombinationRule = rule) -> bool:
+            return (all(got.get(r) for r in rule.all_of)
+                    and (not rule.any_of or any(got.get(r) for r in rule.any_of))
+                    and not any(got.get(r) for r in rule.none_of))
+
+        made: list[Hit] = []
+        if rule.after is None:
+            if holds(by_rule):
+                made.append(_hit(rule, None, None))
+        else:
+            done: set[int] = set()
+            for a in by_rule.get(rule.after, []):
+                start = a.message_index
+                if start is None or start in done:
+                    continue
+                done.add(start)
+                window = {rid: [h for h in hs if h.message_index is not None
+                                and start <= h.message_index <= start + rule.within]
+                          for rid, hs in by_rule.items() if rid != rule.after}
+                if holds(window):
+                    used = [h.message_index for r in (*rule.all_of, *rule.any_of)
+                            for h in window.get(r, []) if h.message_index is not None]
+                    made.append(_hit(rule, max(used, default=start), None))
+        by_rule[rule.id].extend(made)
+        out.extend(made)
+    return out
+
+
 def inspect(compiled: CompiledRules, messages: Sequence[Message], *,
             now: datetime | None = None, facts: ConversationFacts | None = None) -> list[Hit]:
     """Every hit of a conversation, message hits in message order then conversation hits.
     ``now`` (aware) lets an unanswered, still-open conversation fail the first-reply check;
     ``facts`` feed the ``fact`` rules (transfers, CSAT, bot failure, repeat contact)."""
+    if len(messages) > MAX_CONVERSATION_MESSAGES:
+        raise ValueError(f"{len(messages)} messages: at most {MAX_CONVERSATION_MESSAGES} "
+                         "per conversation are inspected")
     hits: list[Hit] = []
+    state = _ConvState()
     for i, m in enumerate(messages):
-        hits += _message_hits(compiled, m.role, m.text, i)
+        hits += _message_hits(compiled, m.role, m.text, i, state)
+    if compiled.scripts:
+        hits += _script_hits(compiled, messages, state)
+    if state.anger:
+        hits += _escalation_hits(compiled, state)
     for rule in compiled.timing:
         hits += _timing_hits(rule, messages, now)
+    if compiled.facts:
+        hits += _fact_hits(compiled, messages, facts)
+    if compiled.combinations:
+        hits += _combination_hits(compiled, hits)
     return hits
 
 

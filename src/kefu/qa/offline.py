@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from kefu.qa.engine import (
+    MAX_CONVERSATION_MESSAGES,
     CompiledRules,
     Hit,
     Scorecard,
@@ -44,7 +45,7 @@ from kefu.qa.rules import ConversationFacts, Message
 from kefu.qa.spec import RuleSet, load_ruleset, rule_to_dict, ruleset_from_obj
 
 #: messages (or turns) of one conversation we inspect; a larger one is refused
-MAX_MESSAGES = 10_000
+MAX_MESSAGES = MAX_CONVERSATION_MESSAGES
 #: characters of one input line
 MAX_LINE_BYTES = 50_000_000
 ROLES: frozenset[str] = frozenset({"customer", "agent", "bot"})

@@ -15,9 +15,15 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 Role = Literal["customer", "agent", "bot"]
-Kind = Literal["keyword", "regex", "wordpack", "pii", "timing", "sentiment"]
+Kind = Literal["keyword", "regex", "wordpack", "pii", "timing", "sentiment", "script",
+               "combination", "fact"]
 KeywordMode = Literal["any", "all", "at_least", "none"]
-TimingCheck = Literal["first_reply", "reply_gap", "duration"]
+TimingCheck = Literal["first_reply", "reply_gap", "duration", "unanswered", "silence",
+                      "interruption"]
+ScriptCheck = Literal["opening", "closing", "order"]
+SentimentMode = Literal["level", "escalation"]
+Fact = Literal["transfers", "repeated_question", "bot_failed_handoff", "low_csat",
+               "repeat_contact"]
 PiiKind = Literal["mobile", "id_card", "bank_card", "email"]
 
 AGENT: frozenset[Role] = frozenset({"agent"})
@@ -187,6 +193,12 @@ class TimingRule(Rule):
     * ``reply_gap``: a later reply (not the first: that is ``first_reply``'s) came more than
       ``seconds`` after the earliest customer message it answers.
     * ``duration``: first to last message took more than ``seconds`` (conversation-level).
+    * ``unanswered``: the customer's last message(s) got no reply and the conversation ended —
+      or ``now`` is — more than ``seconds`` later (conversation-level).
+    * ``silence`` (calls): more than ``seconds`` passed between the end of a turn and the
+      start of the next turn, when that next turn is by a role in ``scope`` (hit on it).
+    * ``interruption`` (calls): a turn by a role in ``scope`` started more than ``seconds``
+      before the other speaker's turn ended (hit on the interrupting turn).
     """
 
     kind: ClassVar[Kind] = "timing"
@@ -208,14 +220,113 @@ class SentimentRule(Rule):
 
     scope: frozenset[Role] = CUSTOMER
     threshold: float = 1.0
+    #: ``level``: every message at or above the threshold; ``escalation``: once, at the first
+    #: message reaching the threshold after the speaker started calm (an earlier message of
+    #: theirs scored at most half the threshold): getting angrier over the conversation
+    mode: SentimentMode = "level"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.threshold <= 0:
+            raise ValueError(f"rule {self.id}: the threshold must be positive")
 
 
-AnyRule = KeywordRule | WordpackRule | RegexRule | PiiRule | TimingRule | SentimentRule
+@dataclass(frozen=True, kw_only=True)
+class ScriptRule(Rule):
+    """Required wording (话术), matched like keywords (folded, any of ``terms``).
+
+    * ``opening``: one of the first ``window`` messages in scope must contain a term (the
+      greeting); else a hit on the first of them.
+    * ``closing``: one of the last ``window`` messages in scope must contain a term (the
+      closing words before resolving); else a hit on the last of them.
+    * ``order``: a ``terms`` phrase must come before the first ``then`` phrase ("identity
+      check before discussing the order"); else a hit on that ``then`` phrase.
+    """
+
+    kind: ClassVar[Kind] = "script"
+
+    check: ScriptCheck
+    terms: tuple[str, ...]
+    then: tuple[str, ...] = ()
+    window: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not any(t.strip() for t in self.terms):
+            raise ValueError(f"rule {self.id}: no terms")
+        if self.check == "order" and not any(t.strip() for t in self.then):
+            raise ValueError(f"rule {self.id}: an order check needs 'then' terms")
+        if self.window < 1:
+            raise ValueError(f"rule {self.id}: the window must be at least 1 message")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CombinationRule(Rule):
+    """AND / OR / NOT of other rules' hits in the conversation: every rule of ``all_of`` hit,
+    at least one of ``any_of`` (when given), none of ``none_of``. With ``after``: only hits
+    within ``within`` messages after a hit of rule ``after`` count (e.g. after an angry
+    customer message, the agent did not apologise within 2 messages) — one hit per such
+    ``after`` hit. Without ``after``, one conversation-level hit."""
+
+    kind: ClassVar[Kind] = "combination"
+
+    all_of: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+    none_of: tuple[str, ...] = ()
+    after: str | None = None
+    within: int = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        refs = (*self.all_of, *self.any_of, *self.none_of)
+        if not refs:
+            raise ValueError(f"rule {self.id}: name at least one rule in all_of, any_of or "
+                             "none_of")
+        if self.id in refs or self.after == self.id:
+            raise ValueError(f"rule {self.id}: a combination cannot use itself")
+        if self.within < 1:
+            raise ValueError(f"rule {self.id}: within must be at least 1 message")
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return (*self.all_of, *self.any_of, *self.none_of,
+                *((self.after,) if self.after else ()))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FactRule(Rule):
+    """Facts about the conversation (``ConversationFacts`` and the messages).
+
+    ``transfers``: transferred more than ``n`` times; ``repeated_question``: the customer sent
+    the same words (≥ 4 characters, folded) ``n`` times or more — a hit on the repeat;
+    ``bot_failed_handoff``: the bot handed off after failing; ``low_csat``: rated ``n`` or
+    lower (1–5); ``repeat_contact``: the customer came back within 24 hours.
+    """
+
+    kind: ClassVar[Kind] = "fact"
+
+    scope: frozenset[Role] = CUSTOMER
+    fact: Fact
+    n: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n < 0:
+            raise ValueError(f"rule {self.id}: n must not be negative")
+        if self.fact == "low_csat" and not 1 <= self.n <= 5:
+            raise ValueError(f"rule {self.id}: a CSAT threshold is 1 to 5")
+        if self.fact == "repeated_question" and self.n < 2:
+            raise ValueError(f"rule {self.id}: a repeat needs n of at least 2")
+
+
+AnyRule = (KeywordRule | WordpackRule | RegexRule | PiiRule | TimingRule | SentimentRule
+           | ScriptRule | CombinationRule | FactRule)
 
 #: kind → rule class (the ``kind`` field of a stored or file rule)
 RULE_TYPES: dict[str, type[AnyRule]] = {
     cls.kind: cls
-    for cls in (KeywordRule, WordpackRule, RegexRule, PiiRule, TimingRule, SentimentRule)
+    for cls in (KeywordRule, WordpackRule, RegexRule, PiiRule, TimingRule, SentimentRule,
+                ScriptRule, CombinationRule, FactRule)
 }
 
 

@@ -1,0 +1,257 @@
+"""Conversation-level rules of the engine: required scripts and their order, combinations,
+conversation facts, escalating anger, call silence and interruption, and the unanswered
+customer — table-driven, on hand-made conversations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from kefu.qa import ConversationFacts, Message, compile_rules, inspect
+from kefu.qa.engine import MAX_CONVERSATION_MESSAGES, default_rules
+from kefu.qa.rules import (
+    AnyRule,
+    CombinationRule,
+    FactRule,
+    KeywordRule,
+    Role,
+    ScriptRule,
+    SentimentRule,
+    TimingRule,
+)
+from kefu.qa.spec import SpecError, rule_from_dict, rule_to_dict, ruleset_from_obj
+
+TZ = timezone(timedelta(hours=8))
+T0 = datetime(2026, 11, 11, 10, 0, tzinfo=TZ)
+
+
+def conv(*items: tuple[Role, str, float]) -> list[Message]:
+    return [Message(role, text, T0 + timedelta(seconds=s)) for role, text, s in items]
+
+
+def call(*turns: tuple[Role, str, float, float]) -> list[Message]:
+    return [Message(role, text, T0 + timedelta(seconds=a), T0 + timedelta(seconds=b))
+            for role, text, a, b in turns]
+
+
+def where(rules: list[AnyRule], messages: list[Message], rule_id: str, **kw: object
+          ) -> list[tuple[int | None, tuple[int, int] | None]]:
+    hits = inspect(compile_rules(rules), messages, **kw)  # type: ignore[arg-type]
+    return [(h.message_index, h.span) for h in hits if h.rule_id == rule_id]
+
+
+# ---------------------------------------------------------------------------- scripts
+
+GREETING = ScriptRule(id="greet", name="开场白", check="opening", terms=("您好", "你好"))
+CLOSING = ScriptRule(id="close", name="结束语", check="closing",
+                     terms=("还有其他", "祝您生活愉快"), window=2)
+IDENTITY = ScriptRule(id="ident", name="先核身", check="order",
+                      terms=("手机号后四位", "核实身份"), then=("订单",))
+
+
+@pytest.mark.parametrize(("rule", "messages", "expected"), [
+    (GREETING, conv(("customer", "在吗", 0), ("agent", "您好，请问有什么可以帮您", 5)), []),
+    (GREETING, conv(("customer", "在吗", 0), ("agent", "說吧", 5), ("agent", "您好", 9)),
+     [(1, None)]),
+    (GREETING, conv(("customer", "在吗", 0), ("agent", "你好！", 5)), []),  # any term
+    (GREETING, conv(("customer", "在吗", 0)), []),  # no agent message: nothing to judge
+    (CLOSING, conv(("customer", "好的", 0), ("agent", "还有其他问题吗", 5),
+                   ("agent", "再见", 9)), []),  # within the last 2
+    (CLOSING, conv(("agent", "还有其他问题吗", 0), ("agent", "嗯", 5), ("agent", "再见", 9)),
+     [(2, None)]),
+    (IDENTITY, conv(("customer", "我的订单呢", 0), ("agent", "请提供手机号后四位", 5),
+                    ("agent", "您的订单已发货", 9)), []),  # the customer's 订单 is out of scope
+    (IDENTITY, conv(("agent", "您的订单已发货", 5), ("agent", "请提供手机号后四位", 9)),
+     [(0, (2, 4))]),
+    (IDENTITY, conv(("agent", "先核实身份，再查订单", 5)), []),  # same message, before
+    (IDENTITY, conv(("agent", "订单查到了，先核实身份", 5)), [(0, (0, 2))]),
+    (IDENTITY, conv(("agent", "好的", 5)), []),  # no order talk at all
+])
+def test_script_rules(rule: ScriptRule, messages: list[Message], expected: list[object]):
+    assert where([rule], messages, rule.id) == expected
+
+
+def test_script_rules_fold_traditional_and_width():
+    assert where([GREETING], conv(("agent", "妳好，請問", 1)), "greet") == [(0, None)]
+    assert where([GREETING], conv(("agent", "你好，請問", 1)), "greet") == []
+    assert where([IDENTITY], conv(("agent", "請提供手機號後四位", 1), ("agent", "訂單", 2)),
+                 "ident") == []
+
+
+# ------------------------------------------------------------------------- combinations
+
+ANGRY = SentimentRule(id="angry", name="客户愤怒", deduction=0)
+SORRY = KeywordRule(id="sorry", name="致歉", terms=("抱歉", "对不起", "不好意思"),
+                    deduction=0)
+PROMISE = KeywordRule(id="promise", name="承诺", terms=("保证",), deduction=0)
+REFUND = KeywordRule(id="refund", name="退款", terms=("退款",), deduction=0)
+NO_SORRY = CombinationRule(id="no_sorry", name="客户愤怒后未致歉", after="angry",
+                           none_of=("sorry",), within=2)
+BOTH = CombinationRule(id="both", name="承诺退款", all_of=("promise", "refund"))
+EITHER = CombinationRule(id="either", name="承诺或退款", any_of=("promise", "refund"),
+                         none_of=("sorry",))
+
+
+@pytest.mark.parametrize(("messages", "rule_id", "expected"), [
+    (conv(("customer", "你们就是骗子，我要投诉", 0), ("agent", "您稍等", 5),
+          ("agent", "我查一下", 9)), "no_sorry", [(0, None)]),
+    (conv(("customer", "你们就是骗子，我要投诉", 0), ("agent", "非常抱歉", 5)), "no_sorry", []),
+    # an apology three messages later is too late
+    (conv(("customer", "骗子！我要投诉", 0), ("agent", "稍等", 1), ("agent", "嗯", 2),
+          ("agent", "抱歉", 3)), "no_sorry", [(0, None)]),
+    (conv(("customer", "在吗", 0), ("agent", "您好", 5)), "no_sorry", []),
+    (conv(("agent", "保证给您退款", 0)), "both", [(None, None)]),
+    (conv(("agent", "保证", 0), ("agent", "好的", 2)), "both", []),
+    (conv(("agent", "退款已提交", 0)), "either", [(None, None)]),
+    (conv(("agent", "退款已提交，不好意思", 0)), "either", []),
+])
+def test_combination_rules(messages: list[Message], rule_id: str, expected: list[object]):
+    rules: list[AnyRule] = [ANGRY, SORRY, PROMISE, REFUND, NO_SORRY, BOTH, EITHER]
+    assert where(rules, messages, rule_id) == expected
+
+
+def test_combinations_of_combinations_in_any_order():
+    outer = CombinationRule(id="outer", name="o", all_of=("both",), none_of=("sorry",))
+    rules: list[AnyRule] = [outer, PROMISE, REFUND, SORRY, BOTH]
+    assert where(rules, conv(("agent", "保证退款", 0)), "outer") == [(None, None)]
+
+
+@pytest.mark.parametrize(("rules", "reason"), [
+    ([CombinationRule(id="c", name="c", all_of=("nope",))], "unknown rule 'nope'"),
+    ([CombinationRule(id="a", name="a", all_of=("b",)),
+      CombinationRule(id="b", name="b", all_of=("a",))], "cycle"),
+    ([KeywordRule(id="k", name="k", terms=("x",), enabled=False),
+      CombinationRule(id="c", name="c", all_of=("k",))], "missing or disabled"),
+])
+def test_bad_combinations_are_refused_at_compile(rules: list[AnyRule], reason: str):
+    with pytest.raises(ValueError, match=reason):
+        compile_rules(rules)
+
+
+def test_combination_needs_a_reference_and_not_itself():
+    with pytest.raises(ValueError, match="at least one rule"):
+        CombinationRule(id="c", name="c")
+    with pytest.raises(ValueError, match="itself"):
+        CombinationRule(id="c", name="c", all_of=("c",))
+
+
+# ------------------------------------------------------------------------------ facts
+
+
+@pytest.mark.parametrize(("rule", "facts", "expected"), [
+    (FactRule(id="f", name="转接过多", fact="transfers", n=2), ConversationFacts(transfers=3),
+     [(None, None)]),
+    (FactRule(id="f", name="转接过多", fact="transfers", n=2), ConversationFacts(transfers=2),
+     []),
+    (FactRule(id="f", name="差评", fact="low_csat", n=2), ConversationFacts(csat=2),
+     [(None, None)]),
+    (FactRule(id="f", name="差评", fact="low_csat", n=2), ConversationFacts(csat=3), []),
+    (FactRule(id="f", name="差评", fact="low_csat", n=2), ConversationFacts(), []),
+    (FactRule(id="f", name="机器人失败转人工", fact="bot_failed_handoff"),
+     ConversationFacts(bot_failed_handoff=True), [(None, None)]),
+    (FactRule(id="f", name="24小时重复进线", fact="repeat_contact"),
+     ConversationFacts(repeat_contact=True), [(None, None)]),
+    (FactRule(id="f", name="24小时重复进线", fact="repeat_contact"), None, []),
+])
+def test_fact_rules(rule: FactRule, facts: ConversationFacts | None, expected: list[object]):
+    assert where([rule], conv(("customer", "在吗", 0)), "f", facts=facts) == expected
+
+
+def test_repeated_question_counts_folded_text_and_ignores_short_words():
+    rule = FactRule(id="rep", name="重复提问", fact="repeated_question", n=2)
+    messages = conv(("customer", "我的快递到哪了？", 0), ("agent", "稍等", 5),
+                    ("customer", "好的", 6), ("customer", "好的", 7),
+                    ("customer", "我的快遞到哪了!!", 60), ("customer", "我的快递到哪了", 90))
+    assert where([rule], messages, "rep") == [(4, None)]
+
+
+def test_fact_rule_validation():
+    with pytest.raises(ValueError, match="1 to 5"):
+        FactRule(id="f", name="f", fact="low_csat", n=0)
+    with pytest.raises(ValueError, match="at least 2"):
+        FactRule(id="f", name="f", fact="repeated_question", n=1)
+
+
+# -------------------------------------------------------------------------- escalation
+
+ESCALATION = SentimentRule(id="esc", name="情绪升级", mode="escalation")
+
+
+@pytest.mark.parametrize(("messages", "expected"), [
+    (conv(("customer", "请问快递到哪了", 0), ("customer", "怎么还没到", 60),
+          ("customer", "你们就是骗子！我要投诉！", 120), ("customer", "气死我了", 130)),
+     [(2, None)]),
+    # angry from the start: not an escalation
+    (conv(("customer", "骗子！我要投诉", 0), ("customer", "气死了，投诉", 5)), []),
+    (conv(("customer", "请问快递到哪了", 0), ("customer", "好的谢谢", 5)), []),
+    # the agent's words are out of scope
+    (conv(("customer", "请问", 0), ("agent", "投诉请找12315，骗子", 5)), []),
+])
+def test_escalating_anger(messages: list[Message], expected: list[object]):
+    assert where([ESCALATION], messages, "esc") == expected
+
+
+# ------------------------------------------------------------------ unanswered and calls
+
+UNANSWERED = TimingRule(id="wait", name="客户等待无人应答", check="unanswered", seconds=60)
+SILENCE = TimingRule(id="silence", name="静音超过5秒", check="silence", seconds=5)
+INTERRUPT = TimingRule(id="interrupt", name="抢话", check="interruption", seconds=0.5)
+
+
+@pytest.mark.parametrize(("messages", "now", "expected"), [
+    (conv(("customer", "在吗", 0), ("agent", "在", 5), ("customer", "还有问题", 10)), 100,
+     [(None, None)]),
+    (conv(("customer", "在吗", 0), ("agent", "在", 5), ("customer", "还有问题", 10)), 50, []),
+    (conv(("customer", "在吗", 0), ("agent", "在", 5)), 1000, []),
+    (conv(("customer", "在吗", 0), ("customer", "人呢", 30), ("customer", "？？", 90)), None,
+     [(None, None)]),  # without now: up to the last message
+])
+def test_unanswered_customer(messages: list[Message], now: float | None,
+                             expected: list[object]):
+    at = T0 + timedelta(seconds=now) if now is not None else None
+    assert where([UNANSWERED], messages, "wait", now=at) == expected
+
+
+def test_call_silence_and_interruption():
+    turns = call(("agent", "您好，这里是客服", 0, 2), ("customer", "我要退货", 2.5, 4),
+                 ("agent", "好的，请稍等", 11, 12),            # 7 s silence before the agent
+                 ("customer", "等一下我还没说完", 11.8, 14),   # overlaps the agent by 0.2 s
+                 ("agent", "您说", 13, 14.5))                   # interrupts the customer by 1 s
+    rules: list[AnyRule] = [SILENCE, INTERRUPT]
+    assert where(rules, turns, "silence") == [(2, None)]
+    assert where(rules, turns, "interrupt") == [(4, None)]
+    customer_silence = TimingRule(id="cs", name="c", check="silence", seconds=5,
+                                  scope=frozenset({"customer"}))
+    assert where([customer_silence], turns, "cs") == []
+
+
+# ------------------------------------------------------------------- spec and big input
+
+
+@pytest.mark.parametrize("rule", [GREETING, CLOSING, IDENTITY, NO_SORRY, BOTH, ESCALATION,
+                                  FactRule(id="f", name="f", fact="transfers", n=3),
+                                  SILENCE, INTERRUPT, UNANSWERED])
+def test_new_kinds_round_trip_through_the_file_format(rule: AnyRule):
+    assert rule_from_dict(rule_to_dict(rule)) == rule
+
+
+def test_rules_file_with_combinations_is_checked_as_a_whole():
+    ok = [rule_to_dict(r) for r in (ANGRY, SORRY, NO_SORRY)]
+    assert len(ruleset_from_obj(ok).rules) == 3
+    with pytest.raises(SpecError, match="unknown rule 'sorry'"):
+        ruleset_from_obj([rule_to_dict(r) for r in (ANGRY, NO_SORRY)])
+    with pytest.raises(SpecError, match=r"rules\[0\].check"):
+        ruleset_from_obj([{"kind": "script", "id": "s", "name": "s", "check": "middle",
+                           "terms": ["您好"]}])
+    with pytest.raises(SpecError, match="'then' terms"):
+        ruleset_from_obj([{"kind": "script", "id": "s", "name": "s", "check": "order",
+                           "terms": ["您好"]}])
+
+
+def test_a_huge_conversation_is_refused_not_half_inspected():
+    compiled = compile_rules(default_rules())
+    big = [Message("customer", "骗子！我要投诉", T0)] * (MAX_CONVERSATION_MESSAGES + 1)
+    with pytest.raises(ValueError, match="at most"):
+        inspect(compiled, big)
+    assert inspect(compiled, big[:MAX_CONVERSATION_MESSAGES])  # the limit itself is fine
