@@ -4,17 +4,19 @@ customer — table-driven, on hand-made conversations."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kefu.qa import ConversationFacts, Message, compile_rules, inspect
+from kefu.qa import ConversationFacts, Message, check_message, compile_rules, fold, inspect
 from kefu.qa.engine import MAX_CONVERSATION_MESSAGES, default_rules
 from kefu.qa.rules import (
     AnyRule,
     CombinationRule,
     FactRule,
     KeywordRule,
+    RegexRule,
     Role,
     ScriptRule,
     SentimentRule,
@@ -255,3 +257,31 @@ def test_a_huge_conversation_is_refused_not_half_inspected():
     with pytest.raises(ValueError, match="at most"):
         inspect(compiled, big)
     assert inspect(compiled, big[:MAX_CONVERSATION_MESSAGES])  # the limit itself is fine
+
+
+# --------------------------------------------------------------- the regex prefilter
+
+PATTERNS = [
+    r"订单号[:：]?\d{10,}", r"https?://\S+", r"¥\d+(\.\d{1,2})?", r"(微信|vx|weixin)[:：]?\w+",
+    r"qq[:：]?\d{5,11}", r"\d{4}-\d{2}-\d{2}", r"\d{11}", r"[0-9]{3}\s?元", r"加我?好友",
+    r"(?:退|换)货", r"a?b", r"(?=\d)\d+号", r"[^a-z]{3}吗", r"(?i)VIP\d", r"(售后|客服)(电话)?",
+    r"x{0,2}y", r"\bok\b", r"[：:]\s*\d", r"(ab|cd)+ef", r"(?:\d|一)个月",
+]
+TEXTS = [
+    "您好，订单号：1234567890123 已发货", "请访问 https://example.com/a?b=1 查看",
+    "价格¥199.00，到手¥99", "加我微信：shop888 或 vx:abc", "qq:12345678", "2026-11-11 发货",
+    "手机13812345678", "一共 300元", "加我好友", "可以退货吗", "b", "3号楼", "真的吗",
+    "vip9 会员", "售后电话多少", "y", "ok 好的", "时间: 5点", "cdabef", "一个月内", "",
+    "ＱＱ：１２３４５６", "訂單號：9876543210", "no digits or literals here",
+]
+
+
+def test_the_regex_prefilter_never_changes_the_result():
+    rules = [RegexRule(id=f"r{i}", name=f"r{i}", pattern=p) for i, p in enumerate(PATTERNS)]
+    compiled = compile_rules(rules)
+    for text in TEXTS:
+        folded = fold(text)
+        expected = sorted((r.id, m.span()) for r in rules
+                          for m in re.finditer(r.pattern, folded) if m.end() > m.start())
+        got = sorted((h.rule_id, h.span) for h in check_message(compiled, "agent", text))
+        assert got == expected, text

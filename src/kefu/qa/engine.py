@@ -12,6 +12,8 @@ Pure functions: no database, no clock (``now`` is an argument), no I/O.
 from __future__ import annotations
 
 import re
+import re._constants as sre_constants  # type: ignore[import-not-found]
+import re._parser as sre_parse  # type: ignore[import-not-found]
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -120,6 +122,73 @@ class _RegexCompiled:
     rule: RegexRule
     pattern: re.Pattern[str]
     exclude: tuple[re.Pattern[str], ...]
+    #: literals of which one must be in a text the pattern matches (None: unknown)
+    needs: tuple[str, ...] | None
+    #: the pattern cannot match a text without a digit
+    needs_digit: bool
+
+
+_DIGIT = re.compile(r"\d")
+_REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT,
+            getattr(sre_constants, "POSSESSIVE_REPEAT", sre_constants.MAX_REPEAT))
+
+
+def _needs(items: Iterable[tuple[Any, Any]]) -> tuple[str, ...] | None:
+    """From a parsed regex sequence: literals of which one must occur in any match (the
+    strongest such requirement of the sequence), or None."""
+    runs: list[tuple[str, ...]] = []
+    cur: list[str] = []
+    for op, av in items:
+        if op is sre_constants.LITERAL:
+            cur.append(chr(av))
+            continue
+        if cur:
+            runs.append(("".join(cur),))
+            cur = []
+        sub: tuple[str, ...] | None = None
+        if op is sre_constants.SUBPATTERN:
+            sub = _needs(av[-1])
+        elif op in _REPEATS and av[0] >= 1:
+            sub = _needs(av[2])
+        elif op is sre_constants.BRANCH:
+            alts = [_needs(a) for a in av[1]]
+            if all(alts):
+                sub = tuple(x for a in alts if a for x in a)
+        elif op is sre_constants.IN and av and all(o is sre_constants.LITERAL for o, _ in av):
+            sub = tuple(chr(v) for _, v in av)
+        if sub:
+            runs.append(sub)
+    if cur:
+        runs.append(("".join(cur),))
+    return max(runs, key=lambda alts: (min(len(a) for a in alts), -len(alts)), default=None)
+
+
+def _digit_class(av: Any) -> bool:
+    return all((o is sre_constants.CATEGORY and v is sre_constants.CATEGORY_DIGIT)
+               or (o is sre_constants.RANGE and v[0] >= 48 and v[1] <= 57)
+               or (o is sre_constants.LITERAL and 48 <= v <= 57) for o, v in av) and bool(av)
+
+
+def _needs_digit(items: Iterable[tuple[Any, Any]]) -> bool:
+    for op, av in items:
+        if op is sre_constants.IN and _digit_class(av):
+            return True
+        if op is sre_constants.SUBPATTERN and _needs_digit(av[-1]):
+            return True
+        if op in _REPEATS and av[0] >= 1 and _needs_digit(av[2]):
+            return True
+    return False
+
+
+def _prefilter(pattern: str) -> tuple[tuple[str, ...] | None, bool]:
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return None, False
+    if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
+        return None, False
+    items = list(parsed)
+    return _needs(items), _needs_digit(items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +197,10 @@ class _RoleRules:
 
     active: frozenset[int]
     lexicon: tuple[_LexiconRule, ...]
+    lexicon_at: Mapping[int, _LexiconRule]
+    lexicon_none: frozenset[int]
     regexes: tuple[_RegexCompiled, ...]
+    regexes_ungated: frozenset[int]
     pii: tuple[PiiRule, ...]
     pii_kinds: frozenset[PiiKind]
     sentiment: tuple[SentimentRule, ...]
@@ -157,7 +229,12 @@ class CompiledRules:
     automaton: Any
     lexicon: tuple[_LexiconRule, ...]
     regexes: tuple[_RegexCompiled, ...]
+    #: gate for the patterns without a literal or digit prefilter
     regex_gate: re.Pattern[str] | None
+    #: Aho-Corasick over the patterns' required literals → rule indexes
+    regex_literals: Any
+    #: rule indexes of the patterns that need a digit (and no literal)
+    regex_digit: frozenset[int]
     pii: tuple[PiiRule, ...]
     timing: tuple[TimingRule, ...]
     sentiment: tuple[SentimentRule, ...]
@@ -174,6 +251,31 @@ class CompiledRules:
 
 def _hit(rule: AnyRule, index: int | None, span: Span | None) -> Hit:
     return Hit(rule.id, rule.name, rule.kind, index, span, rule.deduction)
+
+
+def _regex_prefilters(regexes: Sequence[_RegexCompiled]) -> tuple[
+        Any, frozenset[int], list[_RegexCompiled], re.Pattern[str] | None]:
+    """An automaton over the patterns' required literals, the patterns that need a digit, and
+    one alternation gating the patterns with neither."""
+    literal_uses: dict[str, set[int]] = defaultdict(set)
+    for r in regexes:
+        for lit in r.needs or ():
+            literal_uses[lit].add(r.index)
+    literals: Any = None
+    if literal_uses:
+        literals = ahocorasick.Automaton(ahocorasick.STORE_ANY)
+        for lit, positions in literal_uses.items():
+            literals.add_word(lit, frozenset(positions))
+        literals.make_automaton()
+    digit = frozenset(r.index for r in regexes if not r.needs and r.needs_digit)
+    ungated = [r for r in regexes if not r.needs and not r.needs_digit]
+    gate: re.Pattern[str] | None = None
+    if ungated:
+        try:
+            gate = re.compile("|".join(f"(?:{r.rule.pattern})" for r in ungated))
+        except re.error:  # e.g. numbered back-references: run every pattern instead
+            gate = None
+    return literals, digit, ungated, gate
 
 
 def compile_rules(
@@ -216,8 +318,10 @@ def compile_rules(
                 add(x, i, "exclude")
             lexicon.append(_LexiconRule(i, rule, terms, "any", 1, False, 0))
         elif isinstance(rule, RegexRule):
+            needs, needs_digit = _prefilter(rule.pattern)
             regexes.append(_RegexCompiled(
-                i, rule, re.compile(rule.pattern), tuple(re.compile(p) for p in rule.exclude)))
+                i, rule, re.compile(rule.pattern), tuple(re.compile(p) for p in rule.exclude),
+                needs, needs_digit))
         elif isinstance(rule, ScriptRule):
             for x in rule.terms:
                 add(x, i, "term")
@@ -232,12 +336,7 @@ def compile_rules(
             automaton.add_word(term, (term, tuple(_TermUse(r, u) for r, u in sorted(entries))))
         automaton.make_automaton()
 
-    gate: re.Pattern[str] | None = None
-    if regexes:
-        try:
-            gate = re.compile("|".join(f"(?:{r.rule.pattern})" for r in regexes))
-        except re.error:  # e.g. numbered back-references: run every pattern instead
-            gate = None
+    literals, digit, ungated, gate = _regex_prefilters(regexes)
 
     by_role: dict[Role, _RoleRules] = {}
     for role in ("customer", "agent", "bot"):
@@ -248,7 +347,11 @@ def compile_rules(
         by_role[role] = _RoleRules(
             active=active,
             lexicon=tuple(lx for lx in lexicon if lx.index in active),
+            lexicon_at={lx.index: lx for lx in lexicon if lx.index in active},
+            lexicon_none=frozenset(lx.index for lx in lexicon
+                                   if lx.index in active and lx.mode == "none"),
             regexes=tuple(r for r in regexes if r.index in active),
+            regexes_ungated=frozenset(r.index for r in ungated if r.index in active),
             pii=pii,
             pii_kinds=frozenset(k for r in pii for k in r.kinds),
             sentiment=tuple(r for r in feel if r.mode == "level"),
@@ -262,6 +365,8 @@ def compile_rules(
         lexicon=tuple(lexicon),
         regexes=tuple(regexes),
         regex_gate=gate,
+        regex_literals=literals,
+        regex_digit=digit,
         pii=tuple(r for r in kept if isinstance(r, PiiRule)),
         timing=tuple(r for r in kept if isinstance(r, TimingRule)),
         sentiment=tuple(r for r in kept if isinstance(r, SentimentRule)),
@@ -346,8 +451,15 @@ def _scan(compiled: CompiledRules, role_rules: _RoleRules, folded: str) -> _Foun
 
 def _lexicon_hits(role_rules: _RoleRules, found: _Found, index: int | None) -> list[Hit]:
     hits: list[Hit] = []
-    for lx in role_rules.lexicon:
-        got = found.get(lx.index)
+    lexicon = role_rules.lexicon_at
+    # only rules with an occurrence can hit — and the "none" rules, which hit without one
+    todo = sorted(found.keys() | role_rules.lexicon_none) if role_rules.lexicon_none \
+        else sorted(found)
+    for i in todo:
+        lx = lexicon.get(i)
+        if lx is None:
+            continue
+        got = found.get(i)
         occurrences = _longest_leftmost(got["term"]) if got else []
         if got and got["exclude"]:
             excl = got["exclude"]
@@ -383,10 +495,23 @@ def _regex_hits(compiled: CompiledRules, role_rules: _RoleRules, folded: str,
     regexes = role_rules.regexes
     if not regexes:
         return []
-    if compiled.regex_gate is not None and compiled.regex_gate.search(folded) is None:
+    # the prefilter: a pattern runs only when a literal it needs (or a digit) is there
+    maybe: set[int] = set()
+    if compiled.regex_literals is not None:
+        for _, positions in compiled.regex_literals.iter(folded):
+            maybe.update(positions)
+    if compiled.regex_digit and _DIGIT.search(folded) is not None:
+        maybe.update(compiled.regex_digit)
+    ungated = role_rules.regexes_ungated
+    if ungated and (compiled.regex_gate is None
+                    or compiled.regex_gate.search(folded) is not None):
+        maybe.update(ungated)
+    if not maybe:
         return []
     hits: list[Hit] = []
     for r in regexes:
+        if r.index not in maybe:
+            continue
         excluded: list[Span] = [m.span() for x in r.exclude for m in x.finditer(folded)]
         for m in r.pattern.finditer(folded):
             if m.end() > m.start() and not any(_overlaps(m.span(), x) for x in excluded):
