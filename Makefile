@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ws_latency.py
 	$(BIN)/python bench/bot_eval.py
 	$(BIN)/python bench/dense_eval.py
+	$(BIN)/python bench/qa_bench.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
