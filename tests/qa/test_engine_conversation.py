@@ -285,3 +285,38 @@ def test_the_regex_prefilter_never_changes_the_result():
                           for m in re.finditer(r.pattern, folded) if m.end() > m.start())
         got = sorted((h.rule_id, h.span) for h in check_message(compiled, "agent", text))
         assert got == expected, text
+
+
+# ------------------------------------------------------- first reply after the bot
+
+
+FIRST = TimingRule(id="first", name="首响", check="first_reply", seconds=15)
+
+
+@pytest.mark.parametrize(("messages", "now", "expected"), [
+    # the bot talked for a minute, handed off; the agent came 10 s after the bot's last words
+    (conv(("customer", "怎么退货", 0), ("bot", "您可以在订单页申请", 1),
+          ("customer", "转人工", 50), ("bot", "正在为您转接人工", 51), ("agent", "您好", 61)),
+     None, []),
+    (conv(("customer", "怎么退货", 0), ("bot", "正在为您转接人工", 1), ("agent", "您好", 30)),
+     None, [(2, None)]),
+    # the bot answered and the customer went away happy: nobody is judged
+    (conv(("customer", "几点发货", 0), ("bot", "下午四点前下单当天发", 1),
+          ("customer", "谢谢", 20), ("bot", "不客气", 21)), 3600, []),
+    # the customer's last words went unanswered
+    (conv(("customer", "在吗", 0), ("customer", "人呢", 30)), None, [(None, None)]),
+    (conv(("customer", "在吗", 0)), 40, [(None, None)]),
+    (conv(("customer", "在吗", 0)), 10, []),
+])
+def test_first_reply_counts_from_the_bot_handoff(messages: list[Message], now: float | None,
+                                                 expected: list[object]):
+    at = T0 + timedelta(seconds=now) if now is not None else None
+    assert where([FIRST], messages, "first", now=at) == expected
+
+
+@pytest.mark.parametrize(("text", "hit"), [
+    ("你给我滚", True), ("驴打滚很好吃", False), ("汤很滚烫，小心", False), ("页面往下滚动", False),
+])
+def test_abusive_pack_exclusions(text: str, hit: bool):
+    rules = [r for r in default_rules() if r.id == "agent_abuse"]
+    assert bool(check_message(compile_rules(rules), "agent", text)) is hit

@@ -597,6 +597,11 @@ def _timing_hits(rule: TimingRule, messages: Sequence[Message],
         if m.role == "customer":
             if waiting_since is None:
                 waiting_since = m.ts
+        elif m.role == "bot" and "bot" not in replies:
+            # the bot answered: a person's reply is due from the bot's last message (the
+            # handoff), not from the customer's first words to the bot
+            if waiting_since is not None:
+                waiting_since = m.ts
         elif m.role in replies:
             if waiting_since is not None:
                 late = _seconds(waiting_since, m.ts) > rule.seconds
@@ -607,9 +612,12 @@ def _timing_hits(rule: TimingRule, messages: Sequence[Message],
             waiting_since = None
             if rule.check == "first_reply":
                 break
-    if rule.check == "first_reply" and not seen_reply:
+    # nobody replied: a hit when the customer was left waiting — the conversation ends on the
+    # customer's words (a conversation the bot closed on its own answer is not judged)
+    if (rule.check == "first_reply" and not seen_reply and waiting_since is not None
+            and messages[-1].role == "customer"):
         end = now if now is not None else messages[-1].ts
-        if _seconds(messages[first_customer].ts, end) > rule.seconds:
+        if _seconds(waiting_since, end) > rule.seconds:
             hits.append(_hit(rule, None, None))
     return hits
 

@@ -188,8 +188,11 @@ class TimingRule(Rule):
     """Conversation timing; replies are messages whose role is in ``scope``.
 
     * ``first_reply``: the first reply came more than ``seconds`` after the customer's first
-      message (hit on that reply); with no reply, a conversation-level hit when the last
-      message — or ``now``, when given — is more than ``seconds`` after it.
+      message (hit on that reply); with no reply, a conversation-level hit when the
+      conversation ends on the customer's words and its last message — or ``now``, when
+      given — is more than ``seconds`` after the first. A bot message (bot not in scope)
+      restarts the clock: a person's reply is due from the bot's last answer (the handoff),
+      and a conversation the bot closed with its own answer is not judged.
     * ``reply_gap``: a later reply (not the first: that is ``first_reply``'s) came more than
       ``seconds`` after the earliest customer message it answers.
     * ``duration``: first to last message took more than ``seconds`` (conversation-level).

@@ -49,7 +49,8 @@ ABUSIVE = WordPack(
         "你烦不烦", "爱买不买", "不买拉倒", "关我什么事", "关我屁事", "自己看去", "没长眼",
         "听不懂人话",
     ),
-    exclusions=("滚动", "滚筒", "翻滚", "滚轮", "滚珠"),
+    exclusions=("滚动", "滚筒", "翻滚", "滚轮", "滚珠", "打滚", "滚烫", "利滚利", "滚雪球",
+                "滚梯", "滚刷", "摸爬滚打", "滚蛋糕"),
 )
 
 #: placeholders: a workspace replaces these with its competitors' names
