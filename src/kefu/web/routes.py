@@ -37,7 +37,8 @@ from kefu.web.ui import qa_rules as qa_rules_pages
 
 STATIC = Path(__file__).parent / "static"
 #: upload routes (POST path -> largest file) that may exceed the JSON body cap
-UPLOAD_LIMITS: dict[str, int] = {**kb_files.UPLOAD_LIMITS, **kb_files_pages.UPLOAD_LIMITS}
+UPLOAD_LIMITS: dict[str, int] = {**kb_files.UPLOAD_LIMITS, **kb_files_pages.UPLOAD_LIMITS,
+                                 **qa_rules.UPLOAD_LIMITS, **qa_rules_pages.UPLOAD_LIMITS}
 UPLOAD_SLACK = kb_files.UPLOAD_SLACK
 
 
