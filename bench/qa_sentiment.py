@@ -11,6 +11,10 @@ precision / recall, beside
 * ``anger ≥ t*``: the threshold that maximises macro-F1 on the 80 % part (never on the test
   split), among the distinct scores seen there.
 
+* ``dissatisfaction ≥ 1.0`` and ``≥ t*``: kefu's polarity lexicon (dissatisfaction minus
+  satisfaction cues, negation-aware; our own word lists, written without looking at these
+  sets), at the QA default and at the threshold picked on the 80 % part.
+
 ``anger`` is an anger / complaint detector (投诉, 骗子, 差评, 退钱 …), not a general polarity
 classifier: a mildly negative review ("味道一般，有点咸") has no anger cue, so its recall of the
 negative class is low by design. These figures say how much of each set reads as a complaint.
@@ -36,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from kefu.nlp.sentiment import ANGRY, anger  # noqa: E402
+from kefu.nlp.sentiment import ANGRY, DISSATISFIED, anger, dissatisfaction  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets"
 SEED = 0
@@ -103,9 +107,11 @@ def metrics(y_true: np.ndarray, pred_neg: np.ndarray) -> Metrics:
                    neg_precision=p_neg, neg_recall=r_neg, flagged_share=(tp + fp) / n)
 
 
-def pick_threshold(scores: np.ndarray, y: np.ndarray) -> float:
-    """The anger threshold maximising macro-F1 on (scores, y) — the 80 % part only."""
-    candidates = np.unique(np.round(scores[scores > 0], 4))
+def pick_threshold(scores: np.ndarray, y: np.ndarray, *, positive_only: bool = True) -> float:
+    """The threshold maximising macro-F1 on (scores, y) — the 80 % part only. Anger scores are
+    tried above 0; dissatisfaction scores (which go below 0 with praise) from -2 up."""
+    keep = scores > 0 if positive_only else scores >= -2
+    candidates = np.unique(np.round(scores[keep], 4))
     best_t, best_f1 = float(ANGRY), -1.0
     for t in candidates:
         f1 = metrics(y, scores >= t).macro_f1
@@ -124,14 +130,21 @@ def evaluate(name: str, data_dir: Path = DATA) -> dict[str, Any]:
     scores = np.array([anger(t) for t in texts])
     anger_us = (time.perf_counter() - t0) / len(texts) * 1e6
     naive = np.array([any(w in t for w in NAIVE_NEGATIVE) for t in texts])
+    t0 = time.perf_counter()
+    unhappy = np.array([dissatisfaction(t) for t in texts])
+    unhappy_us = (time.perf_counter() - t0) / len(texts) * 1e6
     majority = int(np.bincount(labels[tr]).argmax())
     t_star = pick_threshold(scores[tr], labels[tr])
+    u_star = pick_threshold(unhappy[tr], labels[tr], positive_only=False)
     y = labels[te]
     methods: dict[str, Callable[[], np.ndarray]] = {
         f"majority (always {majority})": lambda: np.full(len(te), majority == 0),
         "keywords (" + "/".join(NAIVE_NEGATIVE) + ")": lambda: naive[te],
         f"anger ≥ {ANGRY:g} (QA default)": lambda: scores[te] >= ANGRY,
         f"anger ≥ {t_star:g} (picked on 80 %)": lambda: scores[te] >= t_star,
+        f"dissatisfaction ≥ {DISSATISFIED:g} (QA default)":
+            lambda: unhappy[te] >= DISSATISFIED,
+        f"dissatisfaction ≥ {u_star:g} (picked on 80 %)": lambda: unhappy[te] >= u_star,
     }
     return {
         "dataset": name,
@@ -142,6 +155,8 @@ def evaluate(name: str, data_dir: Path = DATA) -> dict[str, Any]:
         "test_negatives": int(np.sum(y == 0)),
         "threshold_picked_on_train": t_star,
         "anger_us_per_review": round(anger_us, 1),
+        "dissatisfaction_us_per_review": round(unhappy_us, 1),
+        "dissatisfaction_threshold_picked_on_train": u_star,
         "methods": {m: asdict(metrics(y, f())) for m, f in methods.items()},
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kefu.nlp.sentiment import anger, is_angry
+from kefu.nlp.sentiment import DISSATISFIED, anger, dissatisfaction, is_angry
 
 
 @pytest.mark.parametrize("text", [
@@ -40,3 +40,36 @@ def test_numbers_and_negated_phrases_are_not_anger(text: str):
 
 def test_the_complaint_hotline_alone_still_counts():
     assert is_angry("再不处理我就打12315")
+
+
+@pytest.mark.parametrize("text", [
+    "送餐太慢了，等了一个多小时，饭都凉了", "菜不新鲜，有异味", "味道一般，不推荐",
+    "房间很脏，隔音差", "包装破损，里面的东西坏了", "味道还行，但是送得太慢了，菜都凉了",
+    "質量差，非常失望", "不好吃", "The delivery was terrible and slow",
+])
+def test_dissatisfied(text: str):
+    assert dissatisfaction(text) >= DISSATISFIED, text
+
+
+@pytest.mark.parametrize("text", [
+    "很快，好吃，味道足，量大", "服务热情，房间干净，下次还会再来", "不贵，也不慢，挺好的",
+    "请问什么时候发货", "", "東西很新鮮，推薦", "Great, thanks!",
+])
+def test_not_dissatisfied(text: str):
+    assert dissatisfaction(text) < DISSATISFIED, text
+
+
+def test_negation_turns_praise_into_a_complaint_and_drops_a_negated_complaint():
+    assert dissatisfaction("好吃") < 0 < dissatisfaction("不好吃")
+    assert dissatisfaction("不贵") <= 0 < dissatisfaction("贵")
+
+
+def test_what_follows_but_weighs_more():
+    assert dissatisfaction("太贵了，但是好吃") < dissatisfaction("好吃，但是太贵了")
+
+
+def test_folded_copy_gives_the_same_score():
+    from kefu.qa.engine import fold
+
+    for text in ("質量差，非常失望！！", "ＷＴＦ太慢了", "不好吃", "服务热情"):
+        assert dissatisfaction(text) == dissatisfaction(text, folded=fold(text))

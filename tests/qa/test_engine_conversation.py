@@ -320,3 +320,16 @@ def test_first_reply_counts_from_the_bot_handoff(messages: list[Message], now: f
 def test_abusive_pack_exclusions(text: str, hit: bool):
     rules = [r for r in default_rules() if r.id == "agent_abuse"]
     assert bool(check_message(compile_rules(rules), "agent", text)) is hit
+
+
+def test_sentiment_rules_can_measure_dissatisfaction():
+    unhappy = SentimentRule(id="unhappy", name="客户不满", measure="dissatisfaction")
+    rising = SentimentRule(id="rising", name="不满升级", measure="dissatisfaction",
+                           mode="escalation")
+    messages = conv(("customer", "请问我的外卖到哪了", 0), ("customer", "好的谢谢", 30),
+                    ("customer", "等了一个多小时，饭都凉了，太慢了", 90))
+    assert where([unhappy, rising], messages, "unhappy") == [(2, None)]
+    assert where([unhappy, rising], messages, "rising") == [(2, None)]
+    # the anger measure does not call a slow delivery anger
+    assert where([ANGRY], messages, "angry") == []
+    assert rule_from_dict(rule_to_dict(rising)) == rising

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import ahocorasick
 
 from kefu.nlp.normalise import strip_symbols, to_simplified
-from kefu.nlp.sentiment import anger
+from kefu.nlp.sentiment import anger, dissatisfaction
 from kefu.qa.pii import find_pii
 from kefu.qa.rules import (
     AGENT,
@@ -206,8 +206,10 @@ class _RoleRules:
     sentiment: tuple[SentimentRule, ...]
     #: script rules (indexes) whose phrases are recorded for the conversation-level check
     script: tuple[int, ...] = ()
-    #: escalation-mode sentiment rules: the message's anger score is recorded
+    #: escalation-mode sentiment rules: the message's sentiment scores are recorded
     escalation: tuple[SentimentRule, ...] = ()
+    #: the sentiment measures any of the role's sentiment rules use
+    measures: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -217,8 +219,8 @@ class _ConvState:
     #: script rule index → (message index, "term" | "then", start, end)
     script: dict[int, list[tuple[int, str, int, int]]] = field(
         default_factory=lambda: defaultdict(list))
-    #: (message index, role, anger score)
-    anger: list[tuple[int, Role, float]] = field(default_factory=list)
+    #: (message index, role, {measure: score})
+    anger: list[tuple[int, Role, dict[str, float]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,7 @@ def compile_rules(
             script=tuple(i for i, r in enumerate(kept)
                          if isinstance(r, ScriptRule) and role in r.scope),
             escalation=tuple(r for r in feel if r.mode == "escalation"),
+            measures=frozenset(r.measure for r in feel),
         )
     return CompiledRules(
         rules=kept,
@@ -546,10 +549,15 @@ def _message_hits(compiled: CompiledRules, role: Role, text: str, index: int | N
                         if m.kind in rule.kinds)
     record = state is not None and index is not None and bool(role_rules.escalation)
     if role_rules.sentiment or record:
-        score = anger(text, folded=folded)
-        hits.extend(_hit(r, index, None) for r in role_rules.sentiment if score >= r.threshold)
+        scores: dict[str, float] = {}
+        if "anger" in role_rules.measures:
+            scores["anger"] = anger(text, folded=folded)
+        if "dissatisfaction" in role_rules.measures:
+            scores["dissatisfaction"] = dissatisfaction(text, folded=folded)
+        hits.extend(_hit(r, index, None) for r in role_rules.sentiment
+                    if scores[r.measure] >= r.threshold)
         if record and state is not None and index is not None:
-            state.anger.append((index, role, score))
+            state.anger.append((index, role, scores))
     return hits
 
 
@@ -677,9 +685,10 @@ def _escalation_hits(compiled: CompiledRules, state: _ConvState) -> list[Hit]:
     hits: list[Hit] = []
     for rule in (r for r in compiled.sentiment if r.mode == "escalation"):
         calm = False
-        for index, role, value in state.anger:
+        for index, role, scores in state.anger:
             if role not in rule.scope:
                 continue
+            value = scores[rule.measure]
             if value >= rule.threshold and calm:
                 hits.append(_hit(rule, index, None))
                 break

@@ -22,6 +22,7 @@ TimingCheck = Literal["first_reply", "reply_gap", "duration", "unanswered", "sil
                       "interruption"]
 ScriptCheck = Literal["opening", "closing", "order"]
 SentimentMode = Literal["level", "escalation"]
+SentimentMeasure = Literal["anger", "dissatisfaction"]
 Fact = Literal["transfers", "repeated_question", "bot_failed_handoff", "low_csat",
                "repeat_contact"]
 PiiKind = Literal["mobile", "id_card", "bank_card", "email"]
@@ -217,7 +218,10 @@ class TimingRule(Rule):
 
 @dataclass(frozen=True, kw_only=True)
 class SentimentRule(Rule):
-    """A message whose ``kefu.nlp.sentiment.anger`` score is at least ``threshold``."""
+    """A message whose sentiment score is at least ``threshold``: ``measure`` ``anger``
+    (``kefu.nlp.sentiment.anger``: complaints, insults, threats) or ``dissatisfaction``
+    (``kefu.nlp.sentiment.dissatisfaction``: a polarity lexicon — slow, broken, not fresh,
+    disappointed … minus praise)."""
 
     kind: ClassVar[Kind] = "sentiment"
 
@@ -227,6 +231,7 @@ class SentimentRule(Rule):
     #: message reaching the threshold after the speaker started calm (an earlier message of
     #: theirs scored at most half the threshold): getting angrier over the conversation
     mode: SentimentMode = "level"
+    measure: SentimentMeasure = "anger"
 
     def __post_init__(self) -> None:
         super().__post_init__()
