@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from kefu.accounts.actor import Actor
+from kefu.core.errors import Invalid
 from kefu.core.pagination import MAX_LIMIT, Page
 from kefu.inbox import actions as inbox_actions
 from kefu.inbox import queries as inbox_queries
 from kefu.inbox.access import access_conversation
 from kefu.inbox.queries import message_read
 from kefu.inbox.schemas import (
+    MAX_TEXT,
     AssignRequest,
     ConversationRead,
     MessageCreate,
@@ -21,6 +24,7 @@ from kefu.inbox.schemas import (
     Status,
     StatusRequest,
 )
+from kefu.qa import live as qa_live
 from kefu.web.deps import current_actor, services
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
@@ -74,16 +78,60 @@ def _posted(response: Response, posted: inbox_actions.Posted) -> MessageRead:
     return message_read(posted.message)
 
 
+class ReplyCreate(MessageCreate):
+    #: send a draft that a blocking quality rule stopped; the reason is audited
+    qa_override_reason: str | None = Field(default=None, min_length=1,
+                                           max_length=qa_live.MAX_REASON)
+
+
+class QaCheckRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+def _blocked_hits(check: qa_live.DraftCheck) -> list[dict[str, Any]]:
+    return [{"rule_id": h.rule_id, "rule_name": h.rule_name, "kind": h.kind,
+             "span": list(h.span) if h.span is not None else None} for h in check.blocking]
+
+
 @router.post("/{conversation_id}/messages", response_model=MessageRead, status_code=201)
-def reply(conversation_id: str, data: MessageCreate, request: Request, response: Response,
+def reply(conversation_id: str, data: ReplyCreate, request: Request, response: Response,
           actor: Actor = Depends(current_actor)) -> MessageRead:
     """Reply to the customer. A resend with the same ``client_msg_id`` returns the stored
-    message with status 200 and ``X-Kefu-Duplicate: 1``."""
-    with services(request).uows() as uow:
+    message with status 200 and ``X-Kefu-Duplicate: 1``.
+
+    The draft is checked against the workspace's quality rules first: a hit of a blocking rule
+    answers 422 ``qa_blocked`` with the hits (``rule_id``, ``rule_name``, ``kind``, ``span``
+    into ``content``) and stores nothing. Sending it anyway takes ``qa_override_reason``
+    (1–500 characters): the message is sent and the override audited (``qa.override``)."""
+    svc = services(request)
+    with svc.uows() as uow:
+        check = qa_live.check_draft(uow, svc.qa, actor, conversation_id, data.content)
+        reason = (data.qa_override_reason or "").strip()
+        if check.blocked and not reason:
+            raise Invalid("消息包含不允许发送的内容，请修改后再发送 / The message contains words "
+                          "that may not be sent: rephrase it", code="qa_blocked",
+                          hits=_blocked_hits(check))
         posted = inbox_actions.do_agent_reply(uow, actor, conversation_id, content=data.content,
                                               client_msg_id=data.client_msg_id)
+        if check.blocked and posted.created:
+            # spans into the message as stored (trimmed), not the draft as typed
+            stored = qa_live.check_draft(uow, svc.qa, actor, conversation_id,
+                                         posted.message.content)
+            qa_live.record_override(uow, actor, conversation_id, posted.message.id,
+                                    stored.blocking or check.blocking, reason)
         result = _posted(response, posted)
     return result.model_copy(update={"sender_name": actor.name})
+
+
+@router.post("/{conversation_id}/qa-check")
+def qa_check(conversation_id: str, data: QaCheckRequest, request: Request,
+             actor: Actor = Depends(current_actor)) -> dict[str, Any]:
+    """Check a draft reply against the quality rules without sending it: ``blocked``,
+    ``blocking`` hits (not sent without an override) and ``other`` hits, each with
+    ``rule_id``, ``rule_name``, ``kind``, ``span``, ``block``, ``alert``."""
+    svc = services(request)
+    with svc.uows(readonly=True) as uow:
+        return qa_live.check_draft(uow, svc.qa, actor, conversation_id, data.text).as_dict()
 
 
 @router.post("/{conversation_id}/notes", response_model=MessageRead, status_code=201)

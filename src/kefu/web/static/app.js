@@ -18,6 +18,9 @@
   var BOOT = readJSON('boot');
   var LOCALE = BOOT.locale || document.documentElement.lang || 'zh-CN';
   var STRINGS = BOOT.strings || {};
+  // the quality-inspection strings of the composer (qa_live.ws.*), handed over separately
+  var QA_STRINGS = readJSON('boot-qa');
+  Object.keys(QA_STRINGS).forEach(function (k) { STRINGS[k] = QA_STRINGS[k]; });
   var metaCsrf = document.querySelector('meta[name="csrf-token"]');
   var CSRF = metaCsrf ? metaCsrf.getAttribute('content') || '' : '';
 
@@ -30,6 +33,8 @@
     }
     return text;
   }
+
+  function qaT(key, params) { return t('qa_live.ws.' + key, params); }
 
   /* Domain messages are bilingual: "中文 / English". Show the half of the page's language. */
   function localize(message) {
@@ -76,8 +81,8 @@
 
   // -- REST ---------------------------------------------------------------------------------
 
-  function ApiError(status, code, message) {
-    this.status = status; this.code = code; this.message = message;
+  function ApiError(status, code, message, details) {
+    this.status = status; this.code = code; this.message = message; this.details = details || {};
   }
 
   function api(method, path, body) {
@@ -96,7 +101,7 @@
             location.href = '/app/login?next=' + encodeURIComponent(location.pathname + location.hash);
           }
           throw new ApiError(res.status, err.code || ('http_' + res.status),
-            localize(err.message) || t('err.generic'));
+            localize(err.message) || t('err.generic'), err.details);
         }
         return { status: res.status, data: data, headers: res.headers };
       });
@@ -630,6 +635,7 @@
       S.loaded = false;
       delete S.unread[id];
       hideCustomerTyping();
+      hideQaBlock();
       els.empty.hidden = true;
       els.conv.hidden = false;
       els.composerError.textContent = '';
@@ -806,7 +812,9 @@
       var path = '/api/v1/conversations/' + encodeURIComponent(p.conversation_id) + (p.private ? '/notes' : '/messages');
       p.failed = false;
       renderMessages({ bottom: true });
-      return api('POST', path, { content: p.content, client_msg_id: p.client_msg_id }).then(function (r) {
+      var body = { content: p.content, client_msg_id: p.client_msg_id };
+      if (p.qa_override_reason) body.qa_override_reason = p.qa_override_reason;
+      return api('POST', path, body).then(function (r) {
         if (p.conversation_id === S.currentId) {
           delete S.pending[p.client_msg_id];
           addMessages([r.data]);
@@ -816,6 +824,13 @@
         }
       }, function (e) {
         if (!S.pending[p.client_msg_id]) return;
+        if (e.code === 'qa_blocked' && p.conversation_id === S.currentId) {
+          // not sent: the draft goes back to the composer with the reason and the words marked
+          delete S.pending[p.client_msg_id];
+          renderMessages({ bottom: true });
+          showQaBlock(p, (e.details && e.details.hits) || []);
+          return;
+        }
         p.failed = true;
         p.error = e.message;
         if (p.conversation_id === S.currentId) {
@@ -825,8 +840,92 @@
       });
     }
 
+    // ---- quality interception: a blocked draft, its marked words, "send anyway" ----
+
+    var qa = { box: null, draft: null };
+
+    function markedText(text, hits) {
+      var box = h('div', { class: 'qa-block-draft' });
+      var spans = hits.map(function (x) { return x.span; }).filter(function (sp) {
+        return Array.isArray(sp) && sp[0] < sp[1];
+      }).sort(function (a, b) { return a[0] - b[0] || b[1] - a[1]; });
+      var at = 0;
+      spans.forEach(function (sp) {
+        var start = Math.max(at, sp[0]), end = Math.min(text.length, sp[1]);
+        if (end <= start) return;
+        if (start > at) box.appendChild(document.createTextNode(text.slice(at, start)));
+        box.appendChild(h('mark', null, text.slice(start, end)));
+        at = end;
+      });
+      if (at < text.length) box.appendChild(document.createTextNode(text.slice(at)));
+      box.style.whiteSpace = 'pre-wrap';
+      box.style.margin = '4px 0';
+      return box;
+    }
+
+    function hideQaBlock() {
+      if (qa.box && qa.box.parentNode) qa.box.parentNode.removeChild(qa.box);
+      qa.box = null;
+      qa.draft = null;
+    }
+
+    function showQaBlock(p, hits) {
+      hideQaBlock();
+      if (!els.composer.value.trim()) els.composer.value = p.content;
+      qa.draft = { conversation_id: p.conversation_id, content: p.content };
+      var names = [];
+      hits.forEach(function (x) { if (names.indexOf(x.rule_name) < 0) names.push(x.rule_name); });
+      var reason = h('input', { type: 'text', id: 'qa-override-reason', maxlength: '500',
+        placeholder: qaT('reason_placeholder'), 'aria-label': qaT('reason_label') });
+      var confirm = h('button', { type: 'button', class: 'btn btn-primary btn-sm', id: 'qa-override-confirm' },
+        qaT('confirm'));
+      var cancel = h('button', { type: 'button', class: 'btn btn-quiet btn-sm', id: 'qa-override-cancel' },
+        qaT('cancel'));
+      var ask = h('div', { class: 'qa-block-reason', id: 'qa-block-reason', hidden: true },
+        h('label', { for: 'qa-override-reason', class: 'small' }, qaT('reason_label')), reason,
+        h('div', { class: 'qa-block-actions' }, confirm, cancel));
+      var anyway = h('button', { type: 'button', class: 'btn btn-sm', id: 'qa-send-anyway' },
+        qaT('send_anyway'));
+      var hint = h('div', { class: 'composer-error qa-block-error', id: 'qa-block-error' });
+      qa.box = h('div', { class: 'qa-block', id: 'qa-block', role: 'alert' },
+        h('div', { class: 'composer-error qa-block-msg' }, qaT('blocked')),
+        h('div', { class: 'qa-block-rules small muted' }, qaT('rules', { rules: names.join('、') })),
+        markedText(p.content, hits),
+        h('div', { class: 'qa-block-actions' }, anyway), ask, hint);
+      qa.box.style.padding = '6px 14px';
+      qa.box.style.borderTop = '1px dashed #e4e7ec';
+      anyway.addEventListener('click', function () {
+        anyway.hidden = true;
+        ask.hidden = false;
+        reason.focus();
+      });
+      cancel.addEventListener('click', function () { hideQaBlock(); els.composer.focus(); });
+      function confirmSend() {
+        var why = reason.value.trim();
+        if (!why || why.length > 500) { hint.textContent = qaT('reason_needed'); reason.focus(); return; }
+        var draft = qa.draft;
+        if (!draft || draft.conversation_id !== S.currentId) { hideQaBlock(); return; }
+        var q = {
+          client_msg_id: randomId(), conversation_id: draft.conversation_id, content: draft.content,
+          private: false, sender_type: 'agent', sender_id: me.id, sender_name: me.name,
+          created_at: new Date().toISOString(), failed: false, qa_override_reason: why
+        };
+        hideQaBlock();
+        if (els.composer.value === draft.content) els.composer.value = '';
+        S.pending[q.client_msg_id] = q;
+        postPending(q);
+      }
+      confirm.addEventListener('click', confirmSend);
+      reason.addEventListener('keydown', function (ev) {
+        if (ev.key === 'Enter' && !ev.isComposing && ev.keyCode !== 229) { ev.preventDefault(); confirmSend(); }
+      });
+      var foot = els.form.querySelector('.composer-foot');
+      els.form.insertBefore(qa.box, foot);
+    }
+
     function send() {
       if (!S.currentId || els.composer.disabled) return;
+      hideQaBlock();
       var text = els.composer.value.replace(/\s+$/, '');
       if (!text.trim()) return;
       if (text.length > 4000) { els.composerError.textContent = t('ws.too_long'); return; }
@@ -867,6 +966,7 @@
     // typing: at most one "on" frame every 3 s while the agent types a reply
     els.composer.addEventListener('input', function () {
       els.composerError.textContent = '';
+      if (qa.box && qa.draft && els.composer.value !== qa.draft.content) hideQaBlock();
       if (S.mode !== 'reply' || !S.currentId || !els.composer.value) return;
       var now = Date.now();
       if (now - S.typingSentAt >= 3000) {
