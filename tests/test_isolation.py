@@ -28,7 +28,19 @@ from kefu.kb import actions as kb_actions
 from kefu.kb.documents import do_import_document
 from kefu.kb.models import Category, Document, FaqEntry, Passage, SmallTalk, Synonym
 from kefu.kb.schemas import CategoryCreate, EntryCreate, SmallTalkCreate, SynonymCreate
+from kefu.qa import manage as qa_manage
+from kefu.qa import review as qa_review
+from kefu.qa.models import (
+    QaAlert,
+    QaAppeal,
+    QaHit,
+    QaInspection,
+    QaRule,
+    QaScorecard,
+    QaWordPack,
+)
 from tests.conftest import customer_says, login
+from tests.qa.test_review import make_inspection
 
 # -- the app's routes ---------------------------------------------------------------------
 
@@ -146,6 +158,44 @@ ID_ROUTES: dict[tuple[str, str], Body] = {
     ("DELETE", "/api/v1/kb/documents/{document_id}"): NONE,
     ("GET", "/app/kb/documents/{document_id}"): NONE,
     ("POST", "/app/kb/documents/{document_id}/delete"): form({}),
+    # quality inspection: rules, word packs, scorecards (API and pages)
+    ("GET", "/api/v1/qa/rules/{rule_id}"): NONE,
+    ("PATCH", "/api/v1/qa/rules/{rule_id}"): js({"name": "hijacked"}),
+    ("DELETE", "/api/v1/qa/rules/{rule_id}"): NONE,
+    ("GET", "/api/v1/qa/rules/{rule_id}/versions"): NONE,
+    ("POST", "/api/v1/qa/rules/{rule_id}/versions/{version}/restore"): NONE,
+    ("GET", "/api/v1/qa/packs/{pack_id}"): NONE,
+    ("PATCH", "/api/v1/qa/packs/{pack_id}"): js({"terms": ["hijacked"]}),
+    ("DELETE", "/api/v1/qa/packs/{pack_id}"): NONE,
+    ("GET", "/api/v1/qa/scorecards/{scorecard_id}"): NONE,
+    ("PATCH", "/api/v1/qa/scorecards/{scorecard_id}"): js({"name": "hijacked"}),
+    ("DELETE", "/api/v1/qa/scorecards/{scorecard_id}"): NONE,
+    ("GET", "/app/qa/rules/{rule_id}"): NONE,
+    ("POST", "/app/qa/rules/{rule_id}"): form({"name": "hijacked"}),
+    ("POST", "/app/qa/rules/{rule_id}/toggle"): form({}),
+    ("POST", "/app/qa/rules/{rule_id}/delete"): form({}),
+    ("POST", "/app/qa/rules/{rule_id}/versions/{version}/restore"): form({}),
+    ("GET", "/app/qa/packs/{pack_id}"): NONE,
+    ("POST", "/app/qa/packs/{pack_id}"): form({"name": "hijacked", "terms": "hijacked"}),
+    ("POST", "/app/qa/packs/{pack_id}/delete"): form({}),
+    ("GET", "/app/qa/scorecards/{card_id}"): NONE,
+    ("POST", "/app/qa/scorecards/{card_id}"): form({"name": "hijacked", "base": "100"}),
+    ("POST", "/app/qa/scorecards/{card_id}/delete"): form({}),
+    # quality inspection: results, review, appeals, live alerts, the pre-send check
+    ("GET", "/api/v1/qa/inspections/{inspection_id}"): NONE,
+    ("POST", "/api/v1/qa/hits/{hit_id}/review"):
+        js({"decision": "overruled", "comment": "hijacked"}),
+    ("POST", "/api/v1/qa/inspections/{inspection_id}/finish-review"): js({"comment": "hijacked"}),
+    ("POST", "/api/v1/qa/inspections/{inspection_id}/appeals"): js({"reason": "hijacked"}),
+    ("POST", "/api/v1/qa/appeals/{appeal_id}/decide"): js({"accept": True, "comment": "hijacked"}),
+    ("GET", "/app/qa/inspections/{inspection_id}"): NONE,
+    ("POST", "/app/qa/hits/{hit_id}/review"):
+        form({"decision": "overruled", "comment": "hijacked"}),
+    ("POST", "/app/qa/inspections/{inspection_id}/finish-review"): form({"comment": "hijacked"}),
+    ("POST", "/app/qa/inspections/{inspection_id}/appeals"): form({"reason": "hijacked"}),
+    ("POST", "/app/qa/appeals/{appeal_id}/decide"): form({"accept": "1", "comment": "hijacked"}),
+    ("POST", "/api/v1/qa/alerts/{alert_id}/ack"): NONE,
+    ("POST", "/api/v1/conversations/{conversation_id}/qa-check"): js({"text": "hijacked"}),
 }
 
 #: routes with a path parameter that is not a workspace object, and why
@@ -199,11 +249,36 @@ def ctx(svc, uows, world) -> Ctx:
                   "synonym_id": synonym.id, "smalltalk_id": smalltalk.id,
                   "document_id": document.id}
     conv_id, contact_id = customer_says(uows, world.inbox_a, "我的订单还没到", visitor="a-buyer")
+    qa_ids = _qa_objects(uows, world, conv_id)
     return Ctx(a_ids={"user_id": world.agent_li.user_id, "team_id": ids[0],
                       "inbox_id": world.inbox_a, "contact_id": contact_id,
-                      "conversation_id": conv_id, "token_id": ids[2], **kb_ids},
+                      "conversation_id": conv_id, "token_id": ids[2], **kb_ids, **qa_ids},
                b_user_id=world.agent_b.user_id, b_team_id=ids[1], a_conversation=conv_id,
                a_token=token)
+
+
+def _qa_objects(uows, world, conv_id: str) -> dict[str, str]:
+    """A's rule, word pack, scorecard, an inspection with hits and an open appeal, an alert."""
+    with uows() as uow:
+        rule = qa_manage.do_create_rule(uow, world.admin_wang, key="a_rule", name="A的规则",
+                                        definition={"kind": "keyword", "terms": ["A词"]})
+        pack = qa_manage.do_create_pack(uow, world.admin_wang, name="a_pack", terms=["A包"])
+        card = qa_manage.do_create_scorecard(uow, world.admin_wang,
+                                             qa_manage.ScorecardInput(name="A的评分表"))
+        ids = {"rule_id": rule.id, "version": "1", "pack_id": pack.id,
+               "scorecard_id": card.id, "card_id": card.id}
+    made = make_inspection(uows, world, visitor="a-qa")
+    with uows() as uow:
+        appeal = qa_review.appeal(uow, world.agent_li, made.inspection_id, "A的申诉",
+                                  hit_id=made.promise_hit)
+        alert = QaAlert(id=new_id(), workspace_id=world.ws_a, conversation_id=conv_id,
+                        message_id=new_id(), rule_key="a_rule", rule_name="A的规则",
+                        kind="keyword", reason="alert", sender_type="agent", excerpt="A词",
+                        spans=[[0, 2]], created_at=uow.clock.now())
+        uow.session.add(alert)
+        ids |= {"inspection_id": made.inspection_id, "hit_id": made.best_hit,
+                "appeal_id": appeal.id, "alert_id": alert.id}
+    return ids
 
 
 def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
@@ -239,7 +314,23 @@ def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
             "kb_smalltalk": (list(smalltalk.phrasings), smalltalk.reply),
             "kb_document": (document.title, s.scalar(select(func.count()).select_from(
                 Passage).where(Passage.document_id == document.id))),
+            "qa_rule": _row(s, QaRule, ids["rule_id"], "name", "version", "enabled",
+                            "deleted_at"),
+            "qa_pack": _row(s, QaWordPack, ids["pack_id"], "name", "terms", "version"),
+            "qa_card": _row(s, QaScorecard, ids["scorecard_id"], "name", "base", "version"),
+            "qa_inspection": _row(s, QaInspection, ids["inspection_id"], "score", "status",
+                                  "reviewed_by"),
+            "qa_hits": sorted((h.id, h.review) for h in s.scalars(select(QaHit).where(
+                QaHit.inspection_id == ids["inspection_id"]))),
+            "qa_appeal": _row(s, QaAppeal, ids["appeal_id"], "status", "decided_by"),
+            "qa_alert": _row(s, QaAlert, ids["alert_id"], "acknowledged_by"),
         }
+
+
+def _row(session: Any, model: Any, row_id: str, *fields: str) -> tuple[Any, ...]:
+    row = session.get(model, row_id)
+    assert row is not None, (model, row_id)
+    return tuple(getattr(row, f) for f in fields)
 
 
 def _call(client: TestClient, method: str, path: str, body: tuple[str, Any]):
@@ -287,14 +378,16 @@ def test_every_route_with_an_id_is_covered(app_client):
     params = {p for _m, path in ID_ROUTES for p in re.findall(r"{(\w+)", path)}
     assert params <= {"user_id", "team_id", "inbox_id", "contact_id", "conversation_id",
                       "token_id", "entry_id", "category_id", "synonym_id", "smalltalk_id",
-                      "document_id"}
+                      "document_id", "rule_id", "version", "pack_id", "scorecard_id", "card_id",
+                      "inspection_id", "hit_id", "appeal_id", "alert_id"}
 
 
 @pytest.mark.parametrize("persona", ["admin@b.example.com", "agent@b.example.com"])
 def test_b_cannot_tell_that_a_objects_exist(app_client, uows, world, ctx, persona):
     before = _snapshot(uows, ctx)
     client = _client(app_client, persona)
-    random_ids = {k: new_id() for k in ctx.a_ids}
+    # ids that never existed (a version number is not an id: it stays)
+    random_ids = {k: v if k == "version" else new_id() for k, v in ctx.a_ids.items()}
     problems = []
     for (method, path), body in sorted(ID_ROUTES.items()):
         got = _answer(_call(client, method, _fill(path, ctx.a_ids), body(ctx)))
@@ -321,7 +414,11 @@ def test_a_objects_are_reachable_by_a(app_client, world, ctx):
                  "/api/v1/kb/entries/{entry_id}/diff", "/app/kb/entries/{entry_id}",
                  "/app/kb/entries/{entry_id}/edit", "/api/v1/inboxes/{inbox_id}/bot",
                  "/app/bot/inboxes/{inbox_id}", "/api/v1/kb/documents/{document_id}",
-                 "/app/kb/documents/{document_id}"):
+                 "/app/kb/documents/{document_id}", "/api/v1/qa/rules/{rule_id}",
+                 "/api/v1/qa/rules/{rule_id}/versions", "/app/qa/rules/{rule_id}",
+                 "/api/v1/qa/packs/{pack_id}", "/api/v1/qa/scorecards/{scorecard_id}",
+                 "/app/qa/scorecards/{card_id}", "/api/v1/qa/inspections/{inspection_id}",
+                 "/app/qa/inspections/{inspection_id}"):
         r = app_client.get(_fill(path, ids))
         assert r.status_code == 200, (path, r.text)
     assert app_client.get("/api/v1/tokens").json()[0]["id"] == ids["token_id"]
