@@ -74,6 +74,12 @@ def anger(text: str, *, folded: str | None = None) -> float:
     return score + (bonus if score > 0 else bonus / 2)
 
 
+def anger_spans(folded: str) -> list[tuple[int, int]]:
+    """Where anger cues are in a character-folded text (``kefu.qa.engine.fold``: same length
+    as the original, so the spans are the original's) — for highlighting."""
+    return [m.span() for m in _PATTERN.finditer(folded[:4000])]
+
+
 def is_angry(text: str, threshold: float = ANGRY) -> bool:
     return anger(text) >= threshold
 

@@ -294,7 +294,7 @@ def list_alerts(session: Session, actor: Actor, *, unacknowledged: bool = False,
 def _anger_spans(text: str) -> list[list[int]]:
     """Where the anger cues are (for highlighting; the sentiment rule already decided)."""
     folded = fold(text)
-    return [[m.start(), m.end()] for m in sentiment._PATTERN.finditer(folded)]
+    return [[a, b] for a, b in sentiment.anger_spans(folded)]
 
 
 class LiveInspector:
