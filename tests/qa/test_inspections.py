@@ -337,3 +337,26 @@ def test_the_selector_wants_a_status_change_to_resolved(uows, world, late_promis
     reopened = read.model_copy(update={"status": "open", "resolved_at": None})
     assert select_qa_inspect(ConversationUpdated(
         workspace_id=world.ws_a, conversation=reopened, changed=["status"])) is None
+
+
+def test_fact_bot_failed_handoff_and_tagged_assignments(uows, world):
+    failed, _ = customer_says(uows, world.inbox_a, "我的发票抬头能改成公司吗", visitor="v_bot1")
+    asked, _ = customer_says(uows, world.inbox_a, "转人工", visitor="v_bot2")
+    with uows() as uow:
+        for conv_id, reason in ((failed, "no_match"), (asked, "asked_for_human")):
+            conv = uow.session.get(Conversation, conv_id)
+            assert conv is not None
+            inbox_actions.do_bot_message(uow, conv, content="正在为您转接人工客服",
+                                         sender_name="小鲜",
+                                         meta={"kind": "handoff", "reason": reason})
+        inbox_actions.do_assign(uow, world.supervisor_zhao, failed,
+                                assignee_id=world.agent_li.user_id)
+    with uows(readonly=True) as uow:
+        facts = {cid: conversation_facts(uow.session, uow.session.get(Conversation, cid))
+                 for cid in (failed, asked)}
+        activity = uow.session.scalar(select(Message).where(
+            Message.conversation_id == failed, Message.sender_type == "system"))
+    assert facts[failed].bot_failed_handoff is True
+    assert facts[asked].bot_failed_handoff is False  # the customer asked: not a failure
+    assert activity is not None and activity.meta == {
+        "activity": "assign", "assignee_id": world.agent_li.user_id}

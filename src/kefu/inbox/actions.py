@@ -286,9 +286,12 @@ def do_add_note(uow: UnitOfWork, actor: Actor, conversation_id: str, *, content:
     return Posted(msg, conv, created=True)
 
 
-def _activity(uow: UnitOfWork, conv: Conversation, text: str) -> None:
+def _activity(uow: UnitOfWork, conv: Conversation, text: str,
+              meta: dict[str, Any] | None = None) -> None:
+    """A system line in the thread; ``meta["activity"]`` names what happened, for readers
+    such as QA (``assign``: a (re)assignment)."""
     _append(uow, conv, sender_type="system", sender_id=None, sender_name="", content=text,
-            private=True)
+            private=True, meta=meta)
 
 
 def do_assign(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
@@ -330,7 +333,8 @@ def do_assign(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
     if changed:
         _emit_updated(uow, conv, changed, actor.user_id)
         if "assignee_id" in changed:
-            _activity(uow, conv, label)
+            _activity(uow, conv, label, meta={"activity": "assign",
+                                              "assignee_id": assignee_id})
     return conv
 
 

@@ -170,17 +170,33 @@ def _repeat_contact(session: Session, conv: Conversation) -> bool:
 def conversation_facts(session: Session, conv: Conversation,
                        rows: Sequence[Any] | None = None) -> ConversationFacts:
     """What the ``fact`` rules know of a conversation: ``transfers`` (assignments recorded in
-    the thread after someone already handled it) and ``repeat_contact`` (the customer's other
-    conversation created in the 24 h before). ``csat`` and ``bot_failed_handoff`` are not
-    known to this layer yet (None / False). ``rows``: the conversation's messages in order,
-    every kind (read when not given)."""
+    the thread after someone already handled it), ``repeat_contact`` (the customer's other
+    conversation created in the 24 h before) and ``bot_failed_handoff`` (a bot message
+    handing off because it could not answer: its ``meta`` says ``kind: handoff`` with a
+    reason other than the customer asking for a person). ``csat`` is not known yet (no
+    surveys). ``rows``: the conversation's messages in order, every kind (read when not
+    given)."""
     if rows is None:
         rows = session.execute(
             select(MessageRow.sender_type, MessageRow.private, MessageRow.content,
                    MessageRow.meta)
             .where(MessageRow.conversation_id == conv.id).order_by(MessageRow.seq)).all()
     return ConversationFacts(transfers=_transfers(rows),
-                             repeat_contact=_repeat_contact(session, conv))
+                             repeat_contact=_repeat_contact(session, conv),
+                             bot_failed_handoff=_bot_failed(rows))
+
+
+#: bot handoff reasons that mean the bot failed (not: the customer asked for a person)
+BOT_FAILURES = frozenset({"no_match", "low_confidence", "negative_feedback", "error"})
+
+
+def _bot_failed(rows: Sequence[Any]) -> bool:
+    for m in rows:
+        meta = m.meta or {}
+        if (m.sender_type == "bot" and meta.get("kind") in ("handoff", "leave_message")
+                and meta.get("reason") in BOT_FAILURES):
+            return True
+    return False
 
 
 def prepare_inspection(session: Session, registry: QaRegistry, conversation_id: str, *,
