@@ -52,7 +52,7 @@ def test_run_prints_urls_and_logins_and_restarts_on_same_db(tmp_path):
         assert f"{base}/app" in out
         assert f"{base}/demo/shop" in out
         for email in ("admin@shop.demo", "supervisor@shop.demo", "li@shop.demo",
-                      "chen@shop.demo"):
+                      "chen@shop.demo", "qa@shop.demo"):
             assert email in out
         assert "kefu-demo-2026" in out
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}

@@ -18,6 +18,7 @@ from kefu.inbox.models import Inbox
 from kefu.inbox.schemas import InboxCreate, InboxUpdate, WebchatSettings
 from kefu.kb import actions as kb_actions
 from kefu.kb.schemas import EntryCreate, SmallTalkCreate, SynonymCreate
+from kefu.qa import manage as qa_manage
 
 DEMO_SLUG = "xianguo"
 DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105 - printed at start; demo only
@@ -27,6 +28,7 @@ DEMO_USERS = [
     ("supervisor@shop.demo", "赵主管", "supervisor"),
     ("li@shop.demo", "李晓月", "agent"),
     ("chen@shop.demo", "陈子豪", "agent"),
+    ("qa@shop.demo", "孙质检", "inspector"),
 ]
 
 # (customer name, phone, vip, [(sender, text)], final status)
@@ -49,6 +51,36 @@ DEMO_HISTORY: list[tuple[str, str, bool, list[tuple[str, str]], str]] = [
         ("customer", "双11的满减活动还有吗？"),
         ("agent", "您好，满199减30的活动到11月11日24点结束，下单时会自动计算。"),
     ], "pending"),
+    # for quality inspection (质检): an angry customer and an agent breaking the rules
+    ("钱先生", "13611112222", True, [
+        ("customer", "三天了还没发货，你们就是骗子，我要投诉！"),
+        ("agent", "我们家的车厘子是全网最低价，保证明天一定到！"),
+        ("customer", "明天不到我就给差评"),
+        ("agent", "放心吧，有事直接打我手机13612345678"),
+    ], "resolved"),
+    ("孙女士", "13522223333", False, [
+        ("customer", "请问草莓今天下单能发货吗？"),
+        ("agent", "您好，今天下午四点前下单当天发货，顺丰冷链配送。"),
+        ("customer", "好的谢谢"),
+        ("agent", "不客气，还有其他可以帮您的吗？祝您生活愉快～"),
+    ], "resolved"),
+]
+
+#: extra inspection rules of the demo shop (beside the built-in set it installs)
+DEMO_QA_RULES: list[tuple[str, str, dict[str, object]]] = [
+    ("greeting", "开场问候", {"kind": "script", "check": "opening",
+                          "terms": ["您好", "你好", "亲", "欢迎"], "deduction": 2,
+                          "group": "服务规范"}),
+    ("closing", "结束语", {"kind": "script", "check": "closing",
+                        "terms": ["还有其他", "祝您", "再见", "感谢您"], "window": 2,
+                        "deduction": 2, "group": "服务规范"}),
+    ("customer_unhappy", "客户不满", {"kind": "sentiment", "measure": "dissatisfaction",
+                                  "threshold": 1.0, "deduction": 0, "group": "服务态度"}),
+    ("angry_no_apology", "客户愤怒后未致歉", {
+        "kind": "combination", "after": "customer_angry", "none_of": ["apology"],
+        "within": 2, "deduction": 5, "group": "服务态度", "alert": True}),
+    ("apology", "致歉用语", {"kind": "keyword", "terms": ["抱歉", "对不起", "不好意思"],
+                         "deduction": 0, "group": "服务态度"}),
 ]
 
 
@@ -150,6 +182,14 @@ class DemoInfo:
     created: bool
 
 
+def _load_qa(uow: UnitOfWork, admin: Actor) -> None:
+    """The built-in inspection rules as editable rows, plus the demo's own."""
+    qa_manage.do_install_defaults(uow, admin)
+    # "apology" first: the combination rule names it
+    for key, name, definition in sorted(DEMO_QA_RULES, key=lambda r: r[0] != "apology"):
+        qa_manage.do_create_rule(uow, admin, key=key, name=name, definition=definition)
+
+
 def load_demo(uows: UowFactory) -> DemoInfo:
     """Create the demo workspace once; later calls return what exists."""
     with uows() as uow:
@@ -176,6 +216,7 @@ def load_demo(uows: UowFactory) -> DemoInfo:
                 greeting="您好，欢迎光临鲜果优选！有什么可以帮您？",
                 prechat_enabled=True, prechat_fields=["name", "phone"])))
         agent = actor_for(users["li@shop.demo"])
+        _load_qa(uow, admin)
         for i, (name, phone, vip, turns, status) in enumerate(DEMO_HISTORY):
             contact = contact_actions.do_create_contact(
                 uow, workspace_id=ws.id, name=name, phone=phone,

@@ -189,6 +189,7 @@ def print_banner(s: Settings, inbox_id: str | None) -> None:
         console.print(f"  演示商城 Demo shop (widget): [link]{base}/demo/shop[/link]")
     console.print(f"  知识库 Knowledge base      : {base}/app/kb")
     console.print(f"  机器人 Bot (hit testing)   : {base}/app/bot")
+    console.print(f"  质检 Quality inspection    : {base}/app/qa")
     console.print(f"  API docs                  : {base}/docs")
     if inbox_id is not None:
         console.print(f"  Widget inbox id           : {inbox_id}")
