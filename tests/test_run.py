@@ -69,7 +69,7 @@ def test_run_prints_urls_and_logins_and_restarts_on_same_db(tmp_path):
         con = sqlite3.connect(db)
         try:
             assert con.execute("SELECT count(*) FROM workspaces").fetchone()[0] == 1
-            assert con.execute("SELECT count(*) FROM users").fetchone()[0] == 4
+            assert con.execute("SELECT count(*) FROM users").fetchone()[0] == 5
         finally:
             con.close()
     finally:
