@@ -360,3 +360,27 @@ def test_fact_bot_failed_handoff_and_tagged_assignments(uows, world):
     assert facts[asked].bot_failed_handoff is False  # the customer asked: not a failure
     assert activity is not None and activity.meta == {
         "activity": "assign", "assignee_id": world.agent_li.user_id}
+
+
+def test_a_rule_limited_to_the_web_channel_applies_to_web_chat(uows, world, svc):
+    from kefu.qa import dryrun, manage
+
+    rule = {"kind": "keyword", "terms": ["加我微信"], "channels": ["web"]}
+    email_only = {"kind": "keyword", "terms": ["加我微信"], "channels": ["email"]}
+    with uows() as uow:
+        manage.do_create_rule(uow, world.admin_wang, key="wechat_web", name="引导加微信",
+                              definition=rule)
+        manage.do_create_rule(uow, world.admin_wang, key="wechat_mail", name="邮件加微信",
+                              definition=email_only)
+    conv_id, _ = customer_says(uows, world.inbox_a, "怎么联系你", visitor="v_channel")
+    reply(uows, world.agent_li, conv_id, "您可以加我微信")
+    resolve(uows, world.agent_li, conv_id)
+    _, hits = inspection_of(uows, conv_id)
+    keys = [h.rule_key for h in hits]
+    assert "wechat_web" in keys and "wechat_mail" not in keys
+    with uows(readonly=True) as uow:
+        web = dryrun.dry_run(uow.session, world.admin_wang, rule, now=uow.clock.now(), days=7)
+        mail = dryrun.dry_run(uow.session, world.admin_wang, email_only, now=uow.clock.now(),
+                              days=7)
+    assert (web.scanned, web.hit_conversations) == (1, 1)
+    assert (mail.scanned, mail.hit_conversations) == (0, 0)

@@ -27,6 +27,7 @@ from kefu.inbox.models import Conversation, Inbox
 from kefu.inbox.models import Message as StoredMessage
 from kefu.qa.engine import CompiledRules, Hit, compile_rules, inspect
 from kefu.qa.manage import effective_rules, validate_rule, workspace_packs
+from kefu.qa.registry import RULE_CHANNELS
 from kefu.qa.rules import AnyRule, Message, Role
 from kefu.qa.spec import rule_to_dict
 
@@ -112,9 +113,10 @@ def _conversations(session: Session, workspace_id: str, since: datetime,
             .limit(MAX_CONVERSATIONS + 1))
     if inbox_id is not None:
         stmt = stmt.where(Conversation.inbox_id == inbox_id)
-    if channels:
+    if channels:  # rule channels (web …) → inbox channel types (webchat …)
+        types = set(channels) | {t for t, c in RULE_CHANNELS.items() if c in channels}
         stmt = stmt.join(Inbox, Inbox.id == Conversation.inbox_id).where(
-            Inbox.channel_type.in_(sorted(channels)))
+            Inbox.channel_type.in_(sorted(types)))
     return list(session.scalars(stmt))
 
 

@@ -33,7 +33,7 @@ from kefu.inbox.models import Message as MessageRow
 from kefu.qa.engine import OTHER_GROUP, Hit, Score, Scorecard, ScoreItem, inspect, score
 from kefu.qa.events import InspectionDone
 from kefu.qa.models import QaHit, QaInspection
-from kefu.qa.registry import QaRegistry
+from kefu.qa.registry import QaRegistry, rule_channel
 from kefu.qa.rules import ConversationFacts, Message, Role
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def prepare_inspection(session: Session, registry: QaRegistry, conversation_id: 
     channel = session.scalar(select(Inbox.channel_type).where(Inbox.id == conv.inbox_id))
     facts = conversation_facts(session, conv, rows)
     wr = registry.get(session, conv.workspace_id)
-    compiled = wr.compiled(conv.inbox_id, channel)
+    compiled = wr.compiled(conv.inbox_id, rule_channel(channel))
     hits = inspect(compiled, messages, now=conv.resolved_at or now, facts=facts)
     if rule_key is not None:
         hits = [h for h in hits if h.rule_id == rule_key]

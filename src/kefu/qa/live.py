@@ -48,7 +48,7 @@ from kefu.nlp import sentiment
 from kefu.qa.engine import Hit, check_message, fold
 from kefu.qa.events import AlertRaised
 from kefu.qa.models import QaAlert
-from kefu.qa.registry import QaRegistry, WorkspaceRules
+from kefu.qa.registry import QaRegistry, WorkspaceRules, rule_channel
 from kefu.qa.rules import AnyRule, Role
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, dict[str, Any]], None]
 
 #: an inbox's ``channel_type`` → the channel name rules use (``Rule.channels``)
-RULE_CHANNELS = {"webchat": "web"}
 #: characters of a message kept in an alert (spans beyond are dropped)
 MAX_EXCERPT = 1000
 MAX_REASON = 500
@@ -64,13 +63,6 @@ PRIORITY_ORDER = ("low", "normal", "high", "urgent")
 #: customer anger raises a conversation's priority to at least this
 ANGER_PRIORITY = "high"
 ROLES: frozenset[str] = frozenset({"customer", "agent", "bot"})
-
-
-def rule_channel(channel_type: str | None) -> str | None:
-    """The rule channel of an inbox channel type (``webchat`` → ``web``)."""
-    if channel_type is None:
-        return None
-    return RULE_CHANNELS.get(channel_type, channel_type)
 
 
 # -- drafts ---------------------------------------------------------------------------------

@@ -28,6 +28,15 @@ from kefu.qa.spec import SpecError, rule_from_dict, rule_to_dict
 from kefu.qa.wordpacks import DEFAULT_PACKS
 
 RECHECK_SECONDS = 5.0
+#: inbox channel type → the channel name rules use (``Rule.channels``)
+RULE_CHANNELS = {"webchat": "web"}
+
+
+def rule_channel(channel_type: str | None) -> str | None:
+    """The rule channel of an inbox channel type (``webchat`` → ``web``)."""
+    if channel_type is None:
+        return None
+    return RULE_CHANNELS.get(channel_type, channel_type)
 
 
 @dataclass(frozen=True)
