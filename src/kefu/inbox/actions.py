@@ -246,8 +246,10 @@ def check_agent_write(uow: UnitOfWork, actor: Actor, conversation_id: str,
 
 
 def do_agent_reply(uow: UnitOfWork, actor: Actor, conversation_id: str, *, content: str,
-                   client_msg_id: str | None = None) -> Posted:
-    """An agent's reply to the customer. Takes an unassigned conversation for the agent."""
+                   client_msg_id: str | None = None,
+                   meta: dict[str, Any] | None = None) -> Posted:
+    """An agent's reply to the customer. Takes an unassigned conversation for the agent.
+    ``meta``: what other domains note on the message (e.g. QA's masked personal data)."""
     conv, text = check_agent_write(uow, actor, conversation_id, content)
     replay = _replay(uow.session, client_msg_id, actor.user_id, conversation_id=conv.id)
     if replay is not None:
@@ -269,7 +271,7 @@ def do_agent_reply(uow: UnitOfWork, actor: Actor, conversation_id: str, *, conte
         _activity(uow, conv, f"{actor.name} 回复并重新打开了会话 / "
                              f"{actor.name} replied and reopened the conversation")
     msg = _append(uow, conv, sender_type="agent", sender_id=actor.user_id,
-                  sender_name=actor.name, content=text, client_msg_id=client_msg_id)
+                  sender_name=actor.name, content=text, client_msg_id=client_msg_id, meta=meta)
     return Posted(msg, conv, created=True)
 
 

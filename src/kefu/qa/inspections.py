@@ -30,7 +30,16 @@ from kefu.core.uow import UnitOfWork
 from kefu.inbox.events import ConversationUpdated
 from kefu.inbox.models import Conversation, Inbox
 from kefu.inbox.models import Message as MessageRow
-from kefu.qa.engine import OTHER_GROUP, Hit, Score, Scorecard, ScoreItem, inspect, score
+from kefu.qa.engine import (
+    OTHER_GROUP,
+    CompiledRules,
+    Hit,
+    Score,
+    Scorecard,
+    ScoreItem,
+    inspect,
+    score,
+)
 from kefu.qa.events import InspectionDone
 from kefu.qa.models import QaHit, QaInspection
 from kefu.qa.registry import QaRegistry, rule_channel
@@ -199,6 +208,26 @@ def _bot_failed(rows: Sequence[Any]) -> bool:
     return False
 
 
+def _masked_hits(compiled: CompiledRules, kept: Sequence[Any], found: Sequence[Hit]
+                 ) -> list[Hit]:
+    """Personal data masked when the agent sent it (``meta.qa_masked``): the stored text no
+    longer shows it, so the hits noted at send time count — for rules still in force."""
+    seen = {(h.rule_id, h.message_index, h.span) for h in found}
+    out: list[Hit] = []
+    for index, row in enumerate(kept):
+        for noted in (row.meta or {}).get("qa_masked") or ():
+            rule = compiled.rule(str(noted.get("rule_id")))
+            span = noted.get("span")
+            if rule is None or not isinstance(span, list) or len(span) != 2:
+                continue
+            hit = Hit(rule.id, rule.name, rule.kind, index, (int(span[0]), int(span[1])),
+                      rule.deduction)
+            if (hit.rule_id, hit.message_index, hit.span) not in seen:
+                seen.add((hit.rule_id, hit.message_index, hit.span))
+                out.append(hit)
+    return out
+
+
 def prepare_inspection(session: Session, registry: QaRegistry, conversation_id: str, *,
                        now: datetime, rule_key: str | None = None) -> Prepared:
     """Read a conversation and run the engine over it; writes nothing. Raises ``NotFound``
@@ -226,6 +255,7 @@ def prepare_inspection(session: Session, registry: QaRegistry, conversation_id: 
     wr = registry.get(session, conv.workspace_id)
     compiled = wr.compiled(conv.inbox_id, rule_channel(channel))
     hits = inspect(compiled, messages, now=conv.resolved_at or now, facts=facts)
+    hits += _masked_hits(compiled, kept, hits)
     if rule_key is not None:
         hits = [h for h in hits if h.rule_id == rule_key]
     choice = wr.scorecard(conv.inbox_id, conv.team_id)

@@ -48,8 +48,9 @@ from kefu.nlp import sentiment
 from kefu.qa.engine import Hit, check_message, fold
 from kefu.qa.events import AlertRaised
 from kefu.qa.models import QaAlert
+from kefu.qa.pii import mask_pii
 from kefu.qa.registry import QaRegistry, WorkspaceRules, rule_channel
-from kefu.qa.rules import AnyRule, Role
+from kefu.qa.rules import AnyRule, PiiRule, Role
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class DraftCheck:
     text: str
     blocking: tuple[DraftHit, ...]
     other: tuple[DraftHit, ...]
+    #: the text with personal data masked, when a masking rule hit (same length as ``text``)
+    masked: str | None = None
+    #: the hits of masking rules (stored in the message's meta as ``qa_masked``)
+    masked_hits: tuple[DraftHit, ...] = ()
 
     @property
     def blocked(self) -> bool:
@@ -125,9 +130,16 @@ def check_draft(uow: UnitOfWork, registry: QaRegistry, actor: Actor, conversatio
     conv = access_conversation(actor, conversation_id, session=uow.session)
     rules = registry.get(uow.session, conv.workspace_id)
     compiled = rules.compiled(conv.inbox_id, _channel_of(uow.session, conv.inbox_id))
-    hits = _draft_hits(check_message(compiled, "agent", text), _rules_by_id(rules))
+    by_id = _rules_by_id(rules)
+    hits = _draft_hits(check_message(compiled, "agent", text), by_id)
+    maskers = {h.rule_id: rule for h in hits
+               if isinstance(rule := by_id.get(h.rule_id), PiiRule) and rule.mask}
+    masking = tuple(h for h in hits if h.rule_id in maskers and h.span is not None)
+    masked = None
+    if masking:
+        masked = mask_pii(text, frozenset(k for r in maskers.values() for k in r.kinds))
     return DraftCheck(text, tuple(h for h in hits if h.block),
-                      tuple(h for h in hits if not h.block))
+                      tuple(h for h in hits if not h.block), masked, masking)
 
 
 def _spans(hits: Iterable[DraftHit | Hit], limit: int) -> list[list[int]]:

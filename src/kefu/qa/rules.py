@@ -172,11 +172,14 @@ class RegexRule(Rule):
 
 @dataclass(frozen=True, kw_only=True)
 class PiiRule(Rule):
-    """Personal data (``kefu.qa.pii``): one hit per number / address found."""
+    """Personal data (``kefu.qa.pii``): one hit per number / address found. With ``mask``, an
+    agent's reply is stored (and delivered) with the data masked — ``138****5678`` — and the
+    hits are kept in the message's ``meta`` so its inspection still counts them."""
 
     kind: ClassVar[Kind] = "pii"
 
     kinds: frozenset[PiiKind] = ALL_PII
+    mask: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

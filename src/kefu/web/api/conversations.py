@@ -105,14 +105,19 @@ def reply(conversation_id: str, data: ReplyCreate, request: Request, response: R
     (1–500 characters): the message is sent and the override audited (``qa.override``)."""
     svc = services(request)
     with svc.uows() as uow:
-        check = qa_live.check_draft(uow, svc.qa, actor, conversation_id, data.content)
+        # checked as it will be stored (trimmed), so spans and masking fit the stored text
+        text = data.content.replace("\r\n", "\n").strip()
+        check = qa_live.check_draft(uow, svc.qa, actor, conversation_id, text)
         reason = (data.qa_override_reason or "").strip()
         if check.blocked and not reason:
             raise Invalid("消息包含不允许发送的内容，请修改后再发送 / The message contains words "
                           "that may not be sent: rephrase it", code="qa_blocked",
                           hits=_blocked_hits(check))
-        posted = inbox_actions.do_agent_reply(uow, actor, conversation_id, content=data.content,
-                                              client_msg_id=data.client_msg_id)
+        meta = {"qa_masked": [h.as_dict() for h in check.masked_hits]} \
+            if check.masked is not None else None
+        posted = inbox_actions.do_agent_reply(uow, actor, conversation_id,
+                                              content=check.masked or text,
+                                              client_msg_id=data.client_msg_id, meta=meta)
         if check.blocked and posted.created:
             # spans into the message as stored (trimmed), not the draft as typed
             stored = qa_live.check_draft(uow, svc.qa, actor, conversation_id,
