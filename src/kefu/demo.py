@@ -78,7 +78,7 @@ DEMO_QA_RULES: list[tuple[str, str, dict[str, object]]] = [
                                   "threshold": 1.0, "deduction": 0, "group": "服务态度"}),
     ("angry_no_apology", "客户愤怒后未致歉", {
         "kind": "combination", "after": "customer_angry", "none_of": ["apology"],
-        "within": 2, "deduction": 5, "group": "服务态度", "alert": True}),
+        "within": 2, "deduction": 5, "group": "服务态度"}),
     ("apology", "致歉用语", {"kind": "keyword", "terms": ["抱歉", "对不起", "不好意思"],
                          "deduction": 0, "group": "服务态度"}),
 ]
