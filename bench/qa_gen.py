@@ -630,9 +630,11 @@ class Generator:
                         t += min(180, max(3, round(rng.lognormvariate(2.7, 0.6))))
                 elif prev == "agent":
                     t += rng.randint(2, 15)
-                elif not seen_reply and first_customer is not None:
+                elif not seen_reply and waiting_since is not None:
+                    # the first person's reply is due from the customer's first words — or,
+                    # after the bot, from the bot's last answer (the handoff)
                     target = rng.randint(16, 180) if slow_first else rng.randint(3, 14)
-                    t = max(t + rng.randint(1, 3), first_customer + target)
+                    t = max(t + rng.randint(1, 3), waiting_since + target)
                 elif rng.random() < P_LONG_GAP:
                     t += rng.randint(121, 400)
                 else:
@@ -644,6 +646,9 @@ class Generator:
                     first_customer = t
                 if waiting_since is None:
                     waiting_since = t
+            elif role == "bot":
+                if waiting_since is not None:
+                    waiting_since = t  # the bot answered: the clock restarts
             elif role == "agent" and first_customer is not None:
                 if waiting_since is not None:
                     late = t - waiting_since
@@ -654,7 +659,8 @@ class Generator:
                 seen_reply = True
                 waiting_since = None
             prev = role
-        if not seen_reply and first_customer is not None and out[-1] - first_customer > 15:
+        if (not seen_reply and waiting_since is not None and roles[-1] == "customer"
+                and out[-1] - waiting_since > 15):
             planted["truth_first_reply_gt15s"] += 1
         if out[-1] - out[0] > 1800:
             planted["truth_duration_gt30min"] += 1
