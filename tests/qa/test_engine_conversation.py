@@ -333,3 +333,28 @@ def test_sentiment_rules_can_measure_dissatisfaction():
     # the anger measure does not call a slow delivery anger
     assert where([ANGRY], messages, "angry") == []
     assert rule_from_dict(rule_to_dict(rising)) == rising
+
+
+# ---------------------------------------------------------------- regex time bounds
+
+
+@pytest.mark.parametrize("pattern", [r"(a|a)*b", r"\d+\d+\d+号", r"\d+\s*\d+号", r"((a+))+b"])
+def test_patterns_that_backtrack_badly_are_refused_when_saved(pattern: str):
+    with pytest.raises(ValueError, match=r"too slow|nested quantifier"):
+        RegexRule(id="r", name="r", pattern=pattern)
+
+
+def test_a_pattern_out_of_time_is_skipped_for_that_message_only(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
+    from kefu.qa import engine
+
+    slow = RegexRule(id="slow", name="慢", pattern=r"\d+号")
+    fast = KeywordRule(id="kw", name="词", terms=("保证",))
+    compiled = compile_rules([slow, fast])
+    text = "保证" + "1" * 9000 + "！号"
+    monkeypatch.setattr(engine, "REGEX_TIMEOUT", 1e-7)
+    hits = check_message(compiled, "agent", text)
+    assert [h.rule_id for h in hits] == ["kw"]
+    assert "rule slow: regular expression ran out of time" in caplog.text
+    monkeypatch.setattr(engine, "REGEX_TIMEOUT", 5.0)
+    assert [h.rule_id for h in check_message(compiled, "agent", "3号楼")] == ["slow"]

@@ -384,3 +384,19 @@ def test_a_rule_limited_to_the_web_channel_applies_to_web_chat(uows, world, svc)
                               days=7)
     assert (web.scanned, web.hit_conversations) == (1, 1)
     assert (mail.scanned, mail.hit_conversations) == (0, 0)
+
+
+def test_a_combination_of_a_channel_limited_rule_does_not_break_other_channels(uows, world):
+    from kefu.qa import manage
+
+    with uows() as uow:
+        manage.do_create_rule(uow, world.admin_wang, key="mailonly", name="邮件用语",
+                              definition={"kind": "keyword", "terms": ["附件"],
+                                          "channels": ["email"]})
+        manage.do_create_rule(uow, world.admin_wang, key="combo", name="组合",
+                              definition={"kind": "combination", "all_of": ["mailonly"]})
+    conv_id, _ = customer_says(uows, world.inbox_a, "你好", visitor="v_combo")
+    reply(uows, world.agent_li, conv_id, "保证今天发货")
+    resolve(uows, world.agent_li, conv_id)
+    ins, hits = inspection_of(uows, conv_id)
+    assert ins is not None and [h.rule_key for h in hits] == ["risky_promise"]

@@ -11,6 +11,7 @@ Pure functions: no database, no clock (``now`` is an argument), no I/O.
 
 from __future__ import annotations
 
+import logging
 import re
 import re._constants as sre_constants  # type: ignore[import-not-found]
 import re._parser as sre_parse  # type: ignore[import-not-found]
@@ -22,6 +23,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import ahocorasick
+import regex
 
 from kefu.nlp.normalise import strip_symbols, to_simplified
 from kefu.nlp.sentiment import anger, dissatisfaction
@@ -46,6 +48,8 @@ from kefu.qa.rules import (
     WordpackRule,
 )
 from kefu.qa.wordpacks import DEFAULT_PACKS
+
+log = logging.getLogger(__name__)
 
 #: characters of a message that are inspected; the rest of a huge paste is ignored
 MAX_MESSAGE_CHARS = 10_000
@@ -120,8 +124,8 @@ class _LexiconRule:
 class _RegexCompiled:
     index: int
     rule: RegexRule
-    pattern: re.Pattern[str]
-    exclude: tuple[re.Pattern[str], ...]
+    pattern: Any  # regex.Pattern (the ``regex`` module: matching with a timeout)
+    exclude: tuple[Any, ...]
     #: literals of which one must be in a text the pattern matches (None: unknown)
     needs: tuple[str, ...] | None
     #: the pattern cannot match a text without a digit
@@ -232,7 +236,7 @@ class CompiledRules:
     lexicon: tuple[_LexiconRule, ...]
     regexes: tuple[_RegexCompiled, ...]
     #: gate for the patterns without a literal or digit prefilter
-    regex_gate: re.Pattern[str] | None
+    regex_gate: Any
     #: Aho-Corasick over the patterns' required literals → rule indexes
     regex_literals: Any
     #: rule indexes of the patterns that need a digit (and no literal)
@@ -256,7 +260,7 @@ def _hit(rule: AnyRule, index: int | None, span: Span | None) -> Hit:
 
 
 def _regex_prefilters(regexes: Sequence[_RegexCompiled]) -> tuple[
-        Any, frozenset[int], list[_RegexCompiled], re.Pattern[str] | None]:
+        Any, frozenset[int], list[_RegexCompiled], Any]:
     """An automaton over the patterns' required literals, the patterns that need a digit, and
     one alternation gating the patterns with neither."""
     literal_uses: dict[str, set[int]] = defaultdict(set)
@@ -271,11 +275,11 @@ def _regex_prefilters(regexes: Sequence[_RegexCompiled]) -> tuple[
         literals.make_automaton()
     digit = frozenset(r.index for r in regexes if not r.needs and r.needs_digit)
     ungated = [r for r in regexes if not r.needs and not r.needs_digit]
-    gate: re.Pattern[str] | None = None
+    gate: Any = None
     if ungated:
         try:
-            gate = re.compile("|".join(f"(?:{r.rule.pattern})" for r in ungated))
-        except re.error:  # e.g. numbered back-references: run every pattern instead
+            gate = regex.compile("|".join(f"(?:{r.rule.pattern})" for r in ungated))
+        except regex.error:  # e.g. duplicate group names: run every pattern instead
             gate = None
     return literals, digit, ungated, gate
 
@@ -322,7 +326,8 @@ def compile_rules(
         elif isinstance(rule, RegexRule):
             needs, needs_digit = _prefilter(rule.pattern)
             regexes.append(_RegexCompiled(
-                i, rule, re.compile(rule.pattern), tuple(re.compile(p) for p in rule.exclude),
+                i, rule, regex.compile(rule.pattern),
+                tuple(regex.compile(p) for p in rule.exclude),
                 needs, needs_digit))
         elif isinstance(rule, ScriptRule):
             for x in rule.terms:
@@ -507,7 +512,7 @@ def _regex_hits(compiled: CompiledRules, role_rules: _RoleRules, folded: str,
         maybe.update(compiled.regex_digit)
     ungated = role_rules.regexes_ungated
     if ungated and (compiled.regex_gate is None
-                    or compiled.regex_gate.search(folded) is not None):
+                    or _spans(compiled.regex_gate, folded, "(gate)", first=True) != []):
         maybe.update(ungated)
     if not maybe:
         return []
@@ -515,11 +520,36 @@ def _regex_hits(compiled: CompiledRules, role_rules: _RoleRules, folded: str,
     for r in regexes:
         if r.index not in maybe:
             continue
-        excluded: list[Span] = [m.span() for x in r.exclude for m in x.finditer(folded)]
-        for m in r.pattern.finditer(folded):
-            if m.end() > m.start() and not any(_overlaps(m.span(), x) for x in excluded):
-                hits.append(_hit(r.rule, index, m.span()))
+        found = _spans(r.pattern, folded, r.rule.id)
+        if not found:
+            continue
+        excluded: list[Span] = []
+        for x in r.exclude:
+            excluded += _spans(x, folded, r.rule.id) or []
+        hits.extend(_hit(r.rule, index, span) for span in found
+                    if span[1] > span[0] and not any(_overlaps(span, x) for x in excluded))
     return hits
+
+
+#: the most one pattern may spend on one message (seconds); a pattern that runs longer is
+#: skipped for that message (logged) — the bound on a regex that backtracks badly
+REGEX_TIMEOUT = 0.05
+_slow_patterns: set[str] = set()
+
+
+def _spans(pattern: Any, text: str, rule_id: str, *, first: bool = False) -> list[Span] | None:
+    """Match spans of a ``regex`` pattern within ``REGEX_TIMEOUT``; None when it ran out."""
+    try:
+        if first:
+            m = pattern.search(text, timeout=REGEX_TIMEOUT)
+            return [] if m is None else [m.span()]
+        return [m.span() for m in pattern.finditer(text, timeout=REGEX_TIMEOUT)]
+    except TimeoutError:
+        if rule_id not in _slow_patterns:
+            _slow_patterns.add(rule_id)
+            log.warning("qa: rule %s: regular expression ran out of time on a %d-character "
+                        "message; skipped there", rule_id, len(text))
+        return None
 
 
 def _message_hits(compiled: CompiledRules, role: Role, text: str, index: int | None,

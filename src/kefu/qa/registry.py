@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from kefu.core.events import Event, EventBus
 from kefu.qa.engine import CompiledRules, Scorecard, ScoreItem, compile_rules, default_rules
 from kefu.qa.models import QaRule, QaScorecard, QaWordPack
-from kefu.qa.rules import AnyRule, WordPack
+from kefu.qa.rules import AnyRule, CombinationRule, WordPack
 from kefu.qa.spec import SpecError, rule_from_dict, rule_to_dict
 from kefu.qa.wordpacks import DEFAULT_PACKS
 
@@ -67,7 +67,14 @@ class WorkspaceRules:
             if r.channels and channel is not None and channel not in r.channels:
                 continue
             out.append(r)
-        return tuple(out)
+        # a combination whose rules do not apply here does not apply either (transitively)
+        while True:
+            ids = {r.id for r in out}
+            kept = [r for r in out if not isinstance(r, CombinationRule)
+                    or all(ref in ids for ref in r.references)]
+            if len(kept) == len(out):
+                return tuple(out)
+            out = kept
 
     def compiled(self, inbox_id: str | None = None, channel: str | None = None) -> CompiledRules:
         """The engine for one inbox and channel (built once, then cached)."""

@@ -10,9 +10,13 @@ rejected when it is saved, never while a conversation is inspected.
 from __future__ import annotations
 
 import re
+import re._constants as sre_constants  # type: ignore[import-not-found]
+import re._parser as sre_parse  # type: ignore[import-not-found]
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Literal
+
+import regex
 
 Role = Literal["customer", "agent", "bot"]
 Kind = Literal["keyword", "regex", "wordpack", "pii", "timing", "sentiment", "script",
@@ -148,7 +152,61 @@ def check_pattern(pattern: str) -> re.Pattern[str]:
         raise ValueError(f"nested quantifier in {pattern!r} (catastrophic backtracking)")
     if compiled.search("") is not None:
         raise ValueError(f"pattern {pattern!r} matches the empty string")
+    _probe(pattern)
     return compiled
+
+
+#: the time a pattern may take on one probe text when it is saved
+PROBE_TIMEOUT = 0.1
+
+
+def _probe_chars(pattern: str) -> list[str]:
+    """Characters to build probe texts from: the pattern's own literals, then common ones."""
+    out: list[str] = []
+    try:
+        items = list(sre_parse.parse(pattern))
+    except re.error:
+        items = []
+    stack = list(items)
+    while stack and len(out) < 12:
+        op, av = stack.pop(0)
+        if op is sre_constants.LITERAL:
+            ch = chr(av)
+            if ch not in out:
+                out.append(ch)
+        elif isinstance(av, list | tuple):
+            for part in av:
+                if isinstance(part, sre_parse.SubPattern):
+                    stack.extend(part)
+                elif isinstance(part, list):
+                    stack.extend(x for x in part if isinstance(x, tuple) and len(x) == 2)
+    return out + [c for c in "a1 _的-.@" if c not in out]
+
+
+def _probe(pattern: str) -> None:
+    """Refuse a pattern that backtracks badly: it must finish every probe text (runs of one
+    character, then a character that stops the match, then the pattern's literals) within
+    ``PROBE_TIMEOUT``. At run time
+    the engine also bounds each pattern per message (``engine.REGEX_TIMEOUT``)."""
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not supported: {exc}") from exc
+    chars = _probe_chars(pattern)
+    # the pattern's own literals go after the stop, so no "needs this literal" shortcut
+    # skips the real work
+    tail = "!" + "".join(chars[:12])
+    for ch in chars:
+        for n in (32, 1500):
+            text = ch * n + tail
+            try:
+                for _ in compiled.finditer(text, timeout=PROBE_TIMEOUT):
+                    pass
+            except TimeoutError:
+                raise ValueError(
+                    f"pattern {pattern!r} is too slow: it backtracks on a text of {n} "
+                    f"{ch!r} (catastrophic backtracking); simplify the repeated parts"
+                ) from None
 
 
 @dataclass(frozen=True, kw_only=True)
