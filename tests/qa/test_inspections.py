@@ -24,7 +24,7 @@ from kefu.qa.inspections import (
     score_inspection,
     select_qa_inspect,
 )
-from kefu.qa.models import QaHit, QaInspection
+from kefu.qa.models import QaHit, QaInspection, QaRule
 from tests.conftest import T0, customer_says
 
 
@@ -400,3 +400,46 @@ def test_a_combination_of_a_channel_limited_rule_does_not_break_other_channels(u
     resolve(uows, world.agent_li, conv_id)
     ins, hits = inspection_of(uows, conv_id)
     assert ins is not None and [h.rule_key for h in hits] == ["risky_promise"]
+
+
+def test_a_reviewed_result_is_not_rewritten_by_a_reinspection(uows, svc, world, late_promise):
+    conv_id, _ = late_promise
+    ins, before = inspection_of(uows, conv_id)
+    assert ins is not None
+    deadline = ins.appeal_deadline
+    with uows() as uow:
+        row = uow.session.get(QaInspection, ins.id)
+        assert row is not None
+        row.status = "reviewed"
+    with uows() as uow:
+        inspect_conversation(uow, svc.qa, conv_id)
+    again, after = inspection_of(uows, conv_id)
+    assert again is not None and again.status == "reviewed"
+    assert [h.id for h in after] == [h.id for h in before]
+    assert again.appeal_deadline == deadline
+
+
+def test_rule_mode_also_refreshes_the_combinations_using_the_rule(uows, svc, world, clock):
+    from kefu.qa import manage
+
+    with uows() as uow:
+        manage.do_create_rule(uow, world.admin_wang, key="sorry", name="致歉",
+                              definition={"kind": "keyword", "terms": ["抱歉"],
+                                          "deduction": 0})
+        manage.do_create_rule(uow, world.admin_wang, key="promise_no_sorry", name="承诺未致歉",
+                              definition={"kind": "combination", "all_of": ["risky_promise"],
+                                          "none_of": ["sorry"]})
+    conv_id, _ = customer_says(uows, world.inbox_a, "到哪了", visitor="v_combo_rule")
+    reply(uows, world.agent_li, conv_id, "保证明天到")
+    resolve(uows, world.agent_li, conv_id)
+    _, hits = inspection_of(uows, conv_id)
+    assert {"risky_promise", "promise_no_sorry"} <= {h.rule_key for h in hits}
+    with uows() as uow:  # the promise rule is relaxed; re-run history for that rule only
+        row = uow.session.scalar(select(QaRule).where(
+            QaRule.workspace_id == world.ws_a, QaRule.key == "risky_promise"))
+        assert row is not None
+        manage.do_update_rule(uow, world.admin_wang, row.id, enabled=False)
+    with uows() as uow:
+        inspect_conversation(uow, svc.qa, conv_id, rule_key="risky_promise")
+    _, hits = inspection_of(uows, conv_id)
+    assert not {"risky_promise", "promise_no_sorry"} & {h.rule_key for h in hits}

@@ -41,7 +41,7 @@ from kefu.qa.engine import (
     score,
 )
 from kefu.qa.events import InspectionDone
-from kefu.qa.models import QaHit, QaInspection
+from kefu.qa.models import QaHit, QaInspection, QaRule
 from kefu.qa.registry import QaRegistry, rule_channel
 from kefu.qa.rules import ConversationFacts, Message, Role
 
@@ -77,6 +77,8 @@ class Prepared:
     scorecard: Scorecard
     rules_version: str
     rule_key: str | None
+    #: rule mode: the rule and the combinations that use it (their hits are replaced)
+    rule_keys: frozenset[str] = frozenset()
 
 
 def _card_item(item: ScoreItem) -> dict[str, Any]:
@@ -256,15 +258,17 @@ def prepare_inspection(session: Session, registry: QaRegistry, conversation_id: 
     compiled = wr.compiled(conv.inbox_id, rule_channel(channel))
     hits = inspect(compiled, messages, now=conv.resolved_at or now, facts=facts)
     hits += _masked_hits(compiled, kept, hits)
+    keys: frozenset[str] = frozenset()
     if rule_key is not None:
-        hits = [h for h in hits if h.rule_id == rule_key]
+        keys = _with_dependents(session, conv.workspace_id, rule_key)
+        hits = [h for h in hits if h.rule_id in keys]
     choice = wr.scorecard(conv.inbox_id, conv.team_id)
     return Prepared(conversation_id=conv.id, workspace_id=conv.workspace_id,
                     inbox_id=conv.inbox_id, team_id=conv.team_id, agent_id=conv.assignee_id,
                     conversation_at=conv.created_at,
                     message_ids=tuple(r.id for r in kept), hits=tuple(hits),
                     scorecard_id=choice.scorecard_id, scorecard=choice.scorecard,
-                    rules_version=wr.version, rule_key=rule_key)
+                    rules_version=wr.version, rule_key=rule_key, rule_keys=keys)
 
 
 def _hit_row(p: Prepared, inspection_id: str, h: Hit, card: Scorecard) -> QaHit:
@@ -286,14 +290,39 @@ def _identity(h: QaHit) -> tuple[Any, ...]:
     return (h.rule_key, h.message_id, h.span_start, h.span_end)
 
 
+def _with_dependents(session: Session, workspace_id: str, rule_key: str) -> frozenset[str]:
+    """``rule_key`` and every stored combination that uses it, directly or through another —
+    enabled or not (a combination dropped because its rule was disabled loses its hits)."""
+    uses: dict[str, set[str]] = {}
+    for key, definition in session.execute(select(QaRule.key, QaRule.definition).where(
+            QaRule.workspace_id == workspace_id, QaRule.kind == "combination")):
+        d = definition or {}
+        refs = [*d.get("all_of", ()), *d.get("any_of", ()), *d.get("none_of", ())]
+        if d.get("after"):
+            refs.append(d["after"])
+        uses[key] = {str(r) for r in refs}
+    keys = {rule_key}
+    grew = True
+    while grew:
+        grew = False
+        for key, used in uses.items():
+            if key not in keys and keys & used:
+                keys.add(key)
+                grew = True
+    return frozenset(keys)
+
+
 def _merge_card(card: Mapping[str, Any], p: Prepared) -> dict[str, Any]:
-    """The stored card with ``p.rule_key``'s item taken from the current card (rule mode)."""
+    """The stored card with the items of ``p.rule_keys`` taken from the current card (rule
+    mode)."""
     assert p.rule_key is not None
     out = dict(card)
     items = dict(out.get("items") or {})
-    items.pop(p.rule_key, None)
-    if p.hits and p.rule_key in p.scorecard.items:
-        items[p.rule_key] = _card_item(p.scorecard.items[p.rule_key])
+    hit_keys = {h.rule_id for h in p.hits}
+    for key in p.rule_keys or {p.rule_key}:
+        items.pop(key, None)
+        if key in hit_keys and key in p.scorecard.items:
+            items[key] = _card_item(p.scorecard.items[key])
     out["items"] = items
     out.setdefault("base", p.scorecard.base)
     out.setdefault("group_weights", dict(p.scorecard.group_weights))
@@ -303,8 +332,10 @@ def _merge_card(card: Mapping[str, Any], p: Prepared) -> dict[str, Any]:
 def store_inspection(uow: UnitOfWork, p: Prepared, *, run_id: str | None = None
                      ) -> QaInspection:
     """Write a prepared inspection: insert it, or update the conversation's row in place and
-    replace its hits (all of them, or only ``p.rule_key``'s). A review decision on a hit that
-    is found again unchanged (same rule, message and span) is kept."""
+    replace its hits (all of them, or only those of ``p.rule_keys``). A review decision on a
+    hit that is found again unchanged (same rule, message and span) is kept. A result a person
+    has reviewed, appealed or decided (status other than ``auto``) is kept as it is: the
+    people's decisions stand, and the appeal deadline is set once, when first inspected."""
     session = uow.session
     now = uow.clock.now()
     if session.get_bind().dialect.name == "postgresql":
@@ -313,16 +344,18 @@ def store_inspection(uow: UnitOfWork, p: Prepared, *, run_id: str | None = None
                         .with_for_update())
     inspection = session.scalar(select(QaInspection).where(
         QaInspection.conversation_id == p.conversation_id))
+    if inspection is not None and inspection.status != "auto":
+        return inspection
     partial = p.rule_key is not None and inspection is not None
     if inspection is None:
         inspection = QaInspection(id=new_id(), workspace_id=p.workspace_id,
                                   conversation_id=p.conversation_id, status="auto",
-                                  score=0.0, card={})
+                                  score=0.0, card={}, appeal_deadline=now + APPEAL_WINDOW)
         old: list[QaHit] = []
     else:
         stmt = select(QaHit).where(QaHit.inspection_id == inspection.id)
         if partial:
-            stmt = stmt.where(QaHit.rule_key == p.rule_key)
+            stmt = stmt.where(QaHit.rule_key.in_(sorted(p.rule_keys or {p.rule_key or ""})))
         old = list(session.scalars(stmt))
     inspection.inbox_id = p.inbox_id
     inspection.team_id = p.team_id
@@ -330,7 +363,6 @@ def store_inspection(uow: UnitOfWork, p: Prepared, *, run_id: str | None = None
     inspection.message_count = len(p.message_ids)
     inspection.conversation_at = p.conversation_at
     inspection.inspected_at = now
-    inspection.appeal_deadline = now + APPEAL_WINDOW
     inspection.run_id = run_id
     session.add(inspection)
     session.flush()  # the row exists before its hits (no ORM relationship orders them)
