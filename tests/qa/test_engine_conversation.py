@@ -358,3 +358,15 @@ def test_a_pattern_out_of_time_is_skipped_for_that_message_only(
     assert "rule slow: regular expression ran out of time" in caplog.text
     monkeypatch.setattr(engine, "REGEX_TIMEOUT", 5.0)
     assert [h.rule_id for h in check_message(compiled, "agent", "3号楼")] == ["slow"]
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("闭\u200b嘴", "闭\u200b嘴"), ("你爱买\u2060不买", "爱买\u2060不买"),
+    ("白\ufeff痴", "白\ufeff痴"),
+    ("打我电话138\u200b1234\u200b5678", "138\u200b1234\u200b5678"),
+])
+def test_invisible_characters_do_not_hide_a_word(text: str, word: str):
+    hits = check_message(compile_rules(default_rules()), "agent", text)
+    assert hits, text
+    span = hits[0].span
+    assert span is not None and text[span[0]:span[1]] == word

@@ -559,6 +559,12 @@ def _message_hits(compiled: CompiledRules, role: Role, text: str, index: int | N
         return []
     text = text[:MAX_MESSAGE_CHARS]
     folded = fold(text)
+    # invisible format characters (zero-width space, soft hyphen …) cannot hide a word: the
+    # stages run on a copy without them and the spans are mapped back to the original
+    keep: list[int] | None = None
+    if _INVISIBLE.search(folded) is not None:
+        keep = [i for i, ch in enumerate(folded) if _INVISIBLE.match(ch) is None]
+        folded = "".join(folded[i] for i in keep)
     hits: list[Hit] = []
     scripts = role_rules.script if state is not None and index is not None else ()
     if role_rules.lexicon or scripts:
@@ -569,7 +575,8 @@ def _message_hits(compiled: CompiledRules, role: Role, text: str, index: int | N
             for si in scripts:
                 got = found.get(si)
                 if got:
-                    state.script[si].extend((index, use, a, b) for use in ("term", "then")
+                    state.script[si].extend((index, use, *_back((a, b), keep))
+                                            for use in ("term", "then")
                                             for a, b, _ in got.get(use, ()))
     hits += _regex_hits(compiled, role_rules, folded, index)
     if role_rules.pii:
@@ -588,7 +595,20 @@ def _message_hits(compiled: CompiledRules, role: Role, text: str, index: int | N
                     if scores[r.measure] >= r.threshold)
         if record and state is not None and index is not None:
             state.anger.append((index, role, scores))
+    if keep is not None:
+        hits = [h if h.span is None else Hit(h.rule_id, h.rule_name, h.kind, h.message_index,
+                                             _back(h.span, keep), h.deduction) for h in hits]
     return hits
+
+
+_INVISIBLE = regex.compile(r"\p{Cf}")
+
+
+def _back(span: Span, keep: list[int] | None) -> Span:
+    """A span of the copy without invisible characters → the same span in the original."""
+    if keep is None:
+        return span
+    return (keep[span[0]], keep[span[1] - 1] + 1) if span[1] > span[0] else (keep[span[0]],) * 2
 
 
 def check_message(compiled: CompiledRules, role: Role, text: str, *,
