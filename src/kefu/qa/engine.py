@@ -17,7 +17,7 @@ import re._constants as sre_constants  # type: ignore[import-not-found]
 import re._parser as sre_parse  # type: ignore[import-not-found]
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -184,6 +184,19 @@ def _needs_digit(items: Iterable[tuple[Any, Any]]) -> bool:
     return False
 
 
+def _walk(items: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    """Every (op, argument) of a parsed pattern, nested ones included."""
+    for op, av in items:
+        yield op, av
+        for part in av if isinstance(av, list | tuple) else ():
+            if isinstance(part, sre_parse.SubPattern):
+                yield from _walk(part)
+            elif isinstance(part, list):
+                for alt in part:
+                    if isinstance(alt, sre_parse.SubPattern):
+                        yield from _walk(alt)
+
+
 def _prefilter(pattern: str) -> tuple[tuple[str, ...] | None, bool]:
     try:
         parsed = sre_parse.parse(pattern)
@@ -192,7 +205,20 @@ def _prefilter(pattern: str) -> tuple[tuple[str, ...] | None, bool]:
     if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
         return None, False
     items = list(parsed)
+    for op, av in _walk(items):  # a scoped (?i:…) changes what a literal matches
+        if op is sre_constants.SUBPATTERN and av[1] & re.IGNORECASE:
+            return None, False
     return _needs(items), _needs_digit(items)
+
+
+def _refers_to_groups(pattern: str) -> bool:
+    """Back-references or conditionals: the group numbers shift inside a joined gate."""
+    try:
+        items = list(sre_parse.parse(pattern))
+    except re.error:
+        return True
+    return any(op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS)
+               for op, _ in _walk(items))
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +302,7 @@ def _regex_prefilters(regexes: Sequence[_RegexCompiled]) -> tuple[
     digit = frozenset(r.index for r in regexes if not r.needs and r.needs_digit)
     ungated = [r for r in regexes if not r.needs and not r.needs_digit]
     gate: Any = None
-    if ungated:
+    if ungated and not any(_refers_to_groups(r.rule.pattern) for r in ungated):
         try:
             gate = regex.compile("|".join(f"(?:{r.rule.pattern})" for r in ungated))
         except regex.error:  # e.g. duplicate group names: run every pattern instead
