@@ -167,3 +167,20 @@ def test_export_and_import(app_client, world):
     r = app_client.post("/api/v1/qa/rules/import", files={"file": ("x.json", b"\xff\xfe",
                                                                    "application/json")})
     assert r.status_code == 422
+
+
+def test_nan_and_infinity_are_refused_not_stored(app_client, world):
+    login(app_client, "wang@a.example.com")
+    headers = {"content-type": "application/json"}
+    for body in ('{"name": "卡", "base": NaN}', '{"name": "卡", "base": 1e400}',
+                 '{"name": "卡", "group_weights": {"合规": Infinity}}'):
+        r = app_client.post("/api/v1/qa/scorecards", content=body, headers=headers)
+        assert r.status_code == 422, (body, r.text)
+    for number in ("NaN", "Infinity", "1e400", "-1e300"):
+        body = ('{"key": "slow", "name": "慢", "definition": {"kind": "timing", '
+                f'"check": "first_reply", "seconds": {number}}}}}')
+        r = app_client.post("/api/v1/qa/rules", content=body, headers=headers)
+        assert r.status_code == 422, (number, r.text)
+    assert app_client.get("/api/v1/qa/scorecards").json()["items"] == []
+    rules = app_client.get("/api/v1/qa/rules").json()["items"]
+    assert "slow" not in {r["key"] for r in rules}

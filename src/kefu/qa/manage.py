@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -40,7 +41,7 @@ from kefu.qa.access import (
 from kefu.qa.engine import compile_rules, default_rules
 from kefu.qa.events import RulesChanged
 from kefu.qa.models import QaRule, QaRuleVersion, QaScorecard, QaWordPack
-from kefu.qa.rules import RULE_TYPES, AnyRule, WordPack
+from kefu.qa.rules import MAX_NUMBER, RULE_TYPES, AnyRule, WordPack
 from kefu.qa.spec import (
     RuleSet,
     SpecError,
@@ -608,7 +609,9 @@ def rule_keys(session: Session, workspace_id: str) -> list[str]:
 
 
 def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite, reasonably sized number (not NaN, not Infinity, not a bool)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and abs(value) <= MAX_NUMBER)
 
 
 def _check_item(key: str, raw: object) -> tuple[dict[str, Any], Errors]:

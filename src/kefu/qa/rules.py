@@ -9,10 +9,11 @@ rejected when it is saved, never while a conversation is inspected.
 
 from __future__ import annotations
 
+import math
 import re
 import re._constants as sre_constants  # type: ignore[import-not-found]
 import re._parser as sre_parse  # type: ignore[import-not-found]
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import ClassVar, Literal
 
@@ -38,6 +39,8 @@ ALL_PII: frozenset[PiiKind] = frozenset({"mobile", "id_card", "bank_card", "emai
 #: a quantified group that itself contains a quantifier — ``(a+)+``, ``(\d*x)*``, ``(a|b+){2,}``
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 MAX_PATTERN_CHARS = 500
+#: no number of a rule (deduction, seconds, threshold …) may be larger than this
+MAX_NUMBER = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,13 @@ class Rule:
     def __post_init__(self) -> None:
         if not self.id:
             raise ValueError("a rule needs an id")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"rule {self.id}: {f.name} must be a finite number")
+            if isinstance(value, int | float) and not isinstance(value, bool) \
+                    and abs(value) > MAX_NUMBER:
+                raise ValueError(f"rule {self.id}: {f.name} is out of range")
         if not self.scope:
             raise ValueError(f"rule {self.id}: the scope names no role")
         if self.cap is not None and self.cap < 0:

@@ -19,6 +19,7 @@ A rules file is either a JSON list of rules or an object::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from kefu.qa.engine import Scorecard, compile_rules
-from kefu.qa.rules import RULE_TYPES, AnyRule, WordPack
+from kefu.qa.rules import MAX_NUMBER, RULE_TYPES, AnyRule, WordPack
 from kefu.qa.wordpacks import DEFAULT_PACKS
 
 #: largest rules file / stored definition we accept
@@ -142,11 +143,13 @@ def scorecard_from_dict(data: object, rules: Sequence[AnyRule], *,
     if extra:
         raise SpecError([(f"{path}.{k}", "unknown field") for k in extra])
     base = data.get("base", 100)
-    if isinstance(base, bool) or not isinstance(base, int | float) or base <= 0:
+    if isinstance(base, bool) or not isinstance(base, int | float) \
+            or not math.isfinite(base) or not 0 < base <= MAX_NUMBER:
         raise SpecError([(f"{path}.base", "must be a positive number")])
     weights = data.get("group_weights", {})
     if not isinstance(weights, Mapping) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            and 0 <= v <= MAX_NUMBER
             for v in weights.values()):
         raise SpecError([(f"{path}.group_weights",
                           "must map group names to non-negative numbers")])

@@ -5,6 +5,7 @@ scorecards. Reading needs ``qa.review`` or ``qa.manage``; writing ``qa.manage``.
 from __future__ import annotations
 
 import json
+import math
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING
@@ -165,9 +166,10 @@ def _number(raw: str) -> Any:
     except ValueError:
         pass
     try:
-        return float(raw)
+        number = float(raw)
     except ValueError:
         return raw
+    return number if math.isfinite(number) else raw  # "nan", "inf": the validator says no
 
 
 def _inboxes(request: Request, auth: Auth) -> list[Any]:
