@@ -99,3 +99,17 @@ def test_cap_is_reported(uows, world, history, clock, monkeypatch):
     with uows(readonly=True) as uow:
         r = dryrun.dry_run(uow.session, world.admin_wang, PROMISE, now=clock.now())
     assert r.truncated and r.scanned == 2
+
+
+def test_a_conversation_too_large_to_inspect_is_skipped_not_a_crash(uows, world, monkeypatch):
+    from kefu.qa import dryrun as dryrun_module
+
+    for text in ("保证吗", "保证", "保证一定", "保证明天"):
+        customer_says(uows, world.inbox_a, text, visitor="v_big_dry")
+    monkeypatch.setattr(dryrun_module, "MAX_CONVERSATION_MESSAGES", 3)
+    with uows(readonly=True) as uow:
+        result = dryrun_module.dry_run(
+            uow.session, world.admin_wang,
+            {"kind": "keyword", "terms": ["保证"], "scope": ["customer"]},
+            now=uow.clock.now(), days=7)
+    assert result.skipped == 1 and result.hit_conversations == 0

@@ -203,3 +203,26 @@ def test_two_worker_processes_write_the_same_bytes_as_one(tmp_path: Path):
     assert [r["id"] for r in results] == [f"c{i}" for i in range(700)]
     assert sum(len(r["hits"]) for r in results) > 700
     assert not list(tmp_path.glob(".out*.tmp"))
+
+
+def test_extreme_values_become_error_lines_not_a_crash(tmp_path: Path):
+    src = tmp_path / "in.jsonl"
+    turns = '[{"speaker": "agent", "start_ms": %s, "end_ms": %s, "text": "您好"}]'
+    src.write_text("\n".join([
+        '{"id": "big", "started_at": "2026-11-11T10:00:00+08:00", "turns": %s}'
+        % (turns % ("1e300", "1e300")),
+        '{"id": "nan", "started_at": "2026-11-11T10:00:00+08:00", "turns": %s}'
+        % (turns % ("NaN", "1")),
+        '{"id": "late", "started_at": "9999-12-31T23:59:59-14:00", "turns": %s}'
+        % (turns % ("0", "86400000")),
+        "[" * 100_000,
+        json.dumps(chat("fine", ("agent", "您好", 0))),
+    ]) + "\n", encoding="utf-8")
+    code, out, _ = inspect_cli(str(src))
+    assert code == 1
+    assert [r.get("id") for r in out] == ["big", "nan", "late", None, "fine"]
+    assert out[0]["error"]["field"] == "turns[0].start_ms"
+    assert out[1]["error"]["field"] == "turns[0].start_ms"
+    assert "out of range" in out[2]["error"]["message"]
+    assert "nested too deeply" in out[3]["error"]["message"]
+    assert out[4]["score"] == 100.0

@@ -304,3 +304,15 @@ def test_supervisor_socket_hears_alerts_agent_socket_does_not(server: Live) -> N
         seen_by_visitor = [f for f in quiet_for(vws, 0.3) if f["type"] == "message"]
         assert [f["message"]["content"] for f in seen_by_visitor
                 if f["message"]["sender_type"] == "agent"] == ["我保证明天一定到，您放心"]
+
+
+def test_qa_check_copes_with_a_lone_surrogate(app_client: TestClient, world: World,
+                                              bound: Services) -> None:
+    conv, _ = customer_says(bound.uows, world.inbox_a, "在吗", visitor="v_surrogate")
+    login(app_client, "li@a.example.com")
+    r = app_client.post(f"/api/v1/conversations/{conv}/qa-check",
+                        content='{"text": "\\ud800保证明天到"}',
+                        headers={"content-type": "application/json"})
+    # not text at all: a clear 422 naming the field, never a 500
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"]["fields"][0]["loc"] == ["body", "text"]

@@ -26,7 +26,10 @@ def to_simplified(text: str) -> str:
     """Traditional → simplified Chinese (OpenCC ``t2s``); other scripts pass through."""
     if not text:
         return text
-    return str(_converter().convert(text))
+    try:
+        return str(_converter().convert(text))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" from JSON): one "?" in its place
+        return str(_converter().convert(text.encode("utf-8", "replace").decode("utf-8")))
 
 
 def _is_kept(ch: str) -> bool:

@@ -25,7 +25,13 @@ from kefu.core.errors import Invalid
 from kefu.inbox.access import access_inbox
 from kefu.inbox.models import Conversation, Inbox
 from kefu.inbox.models import Message as StoredMessage
-from kefu.qa.engine import CompiledRules, Hit, compile_rules, inspect
+from kefu.qa.engine import (
+    MAX_CONVERSATION_MESSAGES,
+    CompiledRules,
+    Hit,
+    compile_rules,
+    inspect,
+)
 from kefu.qa.manage import effective_rules, validate_rule, workspace_packs
 from kefu.qa.registry import RULE_CHANNELS
 from kefu.qa.rules import AnyRule, Message, Role
@@ -73,6 +79,8 @@ class DryRunResult:
     #: True when more than ``limit`` conversations matched: only the newest were scanned
     truncated: bool
     limit: int = MAX_CONVERSATIONS
+    #: conversations too large to inspect (more than the engine's message limit)
+    skipped: int = 0
     messages: int = 0
     rule: dict[str, Any] = field(default_factory=dict)
 
@@ -178,13 +186,16 @@ def dry_run(session: Session, actor: Actor, definition: Mapping[str, Any], *, no
     convs = convs[:MAX_CONVERSATIONS]
     per_day: Counter[str] = Counter()
     samples: list[Sample] = []
-    hit_convs = total = n_messages = 0
+    hit_convs = total = n_messages = skipped = 0
     for start in range(0, len(convs), _BATCH):
         batch = convs[start:start + _BATCH]
         stored_by_conv = _messages(session, [c.id for c in batch])
         for conv in batch:
             stored = stored_by_conv.get(conv.id, [])
             if not stored:
+                continue
+            if len(stored) > MAX_CONVERSATION_MESSAGES:  # refused by the engine: not judged
+                skipped += 1
                 continue
             n_messages += len(stored)
             msgs = [Message(_ROLES[m.sender_type], m.content, m.created_at) for m in stored]
@@ -203,4 +214,5 @@ def dry_run(session: Session, actor: Actor, definition: Mapping[str, Any], *, no
     return DryRunResult(days=days, since=since, inbox_id=inbox_id or None, scanned=len(convs),
                         hit_conversations=hit_convs, total_hits=total,
                         per_day=dict(sorted(per_day.items())), samples=samples,
-                        truncated=truncated, messages=n_messages, rule=rule_to_dict(rule))
+                        truncated=truncated, messages=n_messages, rule=rule_to_dict(rule),
+                        skipped=skipped)

@@ -22,6 +22,7 @@ Output line: ``{"id", "score", "fatal", "hits": [{"rule_id", "rule_name", "kind"
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import time
@@ -48,6 +49,8 @@ from kefu.qa.spec import RuleSet, load_ruleset, rule_to_dict, ruleset_from_obj
 MAX_MESSAGES = MAX_CONVERSATION_MESSAGES
 #: characters of one input line
 MAX_LINE_BYTES = 50_000_000
+#: the longest call we accept, in milliseconds (one day)
+MAX_CALL_MS = 86_400_000
 ROLES: frozenset[str] = frozenset({"customer", "agent", "bot"})
 CHUNK_LINES = 256
 
@@ -126,10 +129,13 @@ def _turns(raw: list[Any], started: datetime) -> list[Message]:
                              f"must be customer, agent or bot, not {speaker!r}")
         start, end = t.get("start_ms"), t.get("end_ms")
         for name, value in (("start_ms", start), ("end_ms", end)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not math.isfinite(value):
                 raise InputError(f"{where}.{name}", "must be a number of milliseconds")
             if value < 0:
                 raise InputError(f"{where}.{name}", f"negative time {value}")
+            if value > MAX_CALL_MS:
+                raise InputError(f"{where}.{name}", f"{value} ms is longer than a day")
         assert isinstance(start, int | float) and isinstance(end, int | float)
         if end < start:
             raise InputError(f"{where}.end_ms", f"ends ({end}) before it starts ({start})")
@@ -220,14 +226,26 @@ class Inspector:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InputError("", f"not valid JSON: column {exc.colno}: {exc.msg}") from None
+            except RecursionError:
+                raise InputError("", "not valid JSON: nested too deeply") from None
             if isinstance(data, Mapping):
                 cid = data.get("id")
-            conv = parse_conversation(data)
+            try:
+                conv = parse_conversation(data)
+            except (OverflowError, ValueError) as exc:  # e.g. a time past the year 9999
+                if isinstance(exc, InputError):
+                    raise
+                raise InputError("", f"a value is out of range: {exc}") from None
         except InputError as exc:
             bad = {"id": cid if isinstance(cid, str | int) else None, "line": lineno,
                    "error": {"field": exc.field or None, "message": str(exc)}}
             return json.dumps(bad, ensure_ascii=False), 0, Counter(), False
-        hits = inspect(self.compiled(conv.channel), conv.messages, facts=conv.facts)
+        try:
+            hits = inspect(self.compiled(conv.channel), conv.messages, facts=conv.facts)
+        except (ValueError, OverflowError) as exc:  # never one line stopping the run
+            bad = {"id": conv.id, "line": lineno,
+                   "error": {"field": None, "message": f"cannot be inspected: {exc}"}}
+            return json.dumps(bad, ensure_ascii=False), 0, Counter(), False
         result = score(hits, self.scorecard)
         out: dict[str, Any] = {"id": conv.id, "score": result.total, "fatal": result.fatal,
                                "hits": [hit_json(h) for h in hits]}
