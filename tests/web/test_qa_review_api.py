@@ -125,3 +125,16 @@ def test_appeal_after_deadline_and_bad_input(app_client, uows, world, clock):
     c = _as(app_client, "chen@a.example.com")
     assert_error(c.post(f"/api/v1/qa/inspections/{made.inspection_id}/appeals",
                         json={"reason": "不是我的"}), 404, "qa_inspection_not_found")
+
+
+def test_times_without_an_offset_and_dates_out_of_range_are_422(app_client, world):
+    login(app_client, "wang@a.example.com")
+    for url in ("/api/v1/qa/alerts", "/api/v1/qa/inspections", "/api/v1/qa/review-queue"):
+        r = app_client.get(url, params={"since": "2026-11-01T00:00:00"})
+        assert r.status_code == 422, (url, r.text)
+        r = app_client.get(url, params={"since": "2026-11-01T00:00:00+08:00"})
+        assert r.status_code == 200, (url, r.text)
+    for params in ({"since": "9999-12-31", "until": "9999-12-31"},
+                   {"since": "0001-01-01", "until": "0001-01-05"}):
+        r = app_client.get("/api/v1/qa/reports/summary", params=params)
+        assert r.status_code == 422, (params, r.text)

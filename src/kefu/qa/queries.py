@@ -52,6 +52,9 @@ def workspace_zone(session: Session, workspace_id: str) -> ZoneInfo:
 
 def local_range(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """Local days ``first``..``last`` (inclusive) as a half-open aware UTC range."""
+    if not (date(1971, 1, 1) <= first and last <= date(9998, 12, 31)):
+        raise Invalid("日期超出范围 / Date out of range", code="qa_report_bad_date",
+                      first=first.isoformat(), last=last.isoformat())
     since = datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(UTC)
     until = datetime.combine(last + timedelta(days=1), datetime.min.time(),
                              tzinfo=zone).astimezone(UTC)

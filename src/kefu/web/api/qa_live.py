@@ -5,10 +5,10 @@ these routes load the recent ones and acknowledge them."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime
 
 from kefu.accounts.actor import Actor
 from kefu.core.pagination import MAX_LIMIT
@@ -24,7 +24,7 @@ def list_alerts(
     request: Request,
     actor: Actor = Depends(current_actor),
     unacknowledged: bool = False,
-    since: datetime | None = None,
+    since: AwareDatetime | None = None,
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
     cursor: str | None = Query(None, min_length=1, max_length=24),
 ) -> dict[str, Any]:

@@ -6,11 +6,10 @@ inspection and recomputes its score where hits change (see ``kefu.qa.review``)."
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from kefu.accounts.actor import Actor
 from kefu.core.pagination import MAX_LIMIT
@@ -68,7 +67,7 @@ def get_inspections(request: Request, actor: Actor = Depends(current_actor),
                     inbox_id: str | None = Query(None, max_length=24),
                     agent_id: str | None = Query(None, max_length=24),
                     fatal: bool | None = None,
-                    since: datetime | None = None, until: datetime | None = None,
+                    since: AwareDatetime | None = None, until: AwareDatetime | None = None,
                     limit: int = Query(50, ge=1, le=MAX_LIMIT),
                     offset: int = Query(0, ge=0)) -> dict[str, Any]:
     """Inspection results, newest conversation first. Agents get only their own."""
@@ -93,7 +92,7 @@ def get_review_queue(request: Request, actor: Actor = Depends(current_actor),
                      reason: Reason | None = None,
                      inbox_id: str | None = Query(None, max_length=24),
                      agent_id: str | None = Query(None, max_length=24),
-                     since: datetime | None = None, until: datetime | None = None,
+                     since: AwareDatetime | None = None, until: AwareDatetime | None = None,
                      limit: int = Query(50, ge=1, le=MAX_LIMIT),
                      offset: int = Query(0, ge=0)) -> dict[str, Any]:
     """Sampled results waiting for review (status ``auto``), the longest-waiting first."""
