@@ -51,3 +51,26 @@ def test_masked_phone_number_is_stored_masked_and_still_inspected(
         pii = [h for h in hits if h.rule_key == "pii_agent"]
         assert len(pii) == 1 and pii[0].message_id == msg.id
         assert ins.score == 90
+
+
+def test_a_masked_number_still_raises_its_alert(
+        app_client: TestClient, world: World, uows: UowFactory, svc: Services) -> None:
+    from kefu.qa.models import QaAlert
+
+    with uows() as uow:
+        manage.do_install_defaults(uow, world.admin_wang)
+        row = uow.session.scalar(select(QaRule).where(
+            QaRule.workspace_id == world.ws_a, QaRule.key == "pii_agent"))
+        assert row is not None
+        manage.do_update_rule(uow, world.admin_wang, row.id, definition={
+            **row.definition, "block": False, "mask": True, "alert": True})
+    conv, _ = customer_says(uows, world.inbox_a, "电话多少", visitor="v_mask_alert")
+    login(app_client, "li@a.example.com")
+    r = app_client.post(f"/api/v1/conversations/{conv}/messages",
+                        json={"content": "打我电话13812345678"})
+    assert r.status_code == 201, r.text
+    with uows(readonly=True) as uow:
+        alerts = list(uow.session.scalars(select(QaAlert).where(
+            QaAlert.conversation_id == conv)))
+    assert [(a.rule_key, a.excerpt) for a in alerts] == [("pii_agent", "打我电话138****5678")]
+    assert alerts[0].spans == [[4, 15]]
