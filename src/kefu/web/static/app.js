@@ -844,8 +844,11 @@
 
     var qa = { box: null, draft: null };
 
-    function markedText(text, hits) {
+    function markedText(draft, hits) {
       var box = h('div', { class: 'qa-block-draft' });
+      // spans count code points of the text as the server stores it (trimmed, \r\n → \n);
+      // an array of code points keeps an emoji from shifting the marks
+      var text = Array.from(String(draft || '').replace(/\r\n/g, '\n').trim());
       var spans = hits.map(function (x) { return x.span; }).filter(function (sp) {
         return Array.isArray(sp) && sp[0] < sp[1];
       }).sort(function (a, b) { return a[0] - b[0] || b[1] - a[1]; });
@@ -853,11 +856,11 @@
       spans.forEach(function (sp) {
         var start = Math.max(at, sp[0]), end = Math.min(text.length, sp[1]);
         if (end <= start) return;
-        if (start > at) box.appendChild(document.createTextNode(text.slice(at, start)));
-        box.appendChild(h('mark', null, text.slice(start, end)));
+        if (start > at) box.appendChild(document.createTextNode(text.slice(at, start).join('')));
+        box.appendChild(h('mark', null, text.slice(start, end).join('')));
         at = end;
       });
-      if (at < text.length) box.appendChild(document.createTextNode(text.slice(at)));
+      if (at < text.length) box.appendChild(document.createTextNode(text.slice(at).join('')));
       box.style.whiteSpace = 'pre-wrap';
       box.style.margin = '4px 0';
       return box;

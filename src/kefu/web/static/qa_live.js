@@ -83,8 +83,11 @@
   }
 
   /* The excerpt with every hit span wrapped in <mark> (spans merged, text never parsed as HTML). */
-  function highlighted(text, spans) {
+  function highlighted(excerpt, spans) {
     var box = h('div', { class: 'qa-alert-text' });
+    // the server counts code points, JavaScript strings count UTF-16 units: work on an array
+    // of code points so an emoji before a hit does not shift the mark
+    var text = Array.from(excerpt || '');
     var sorted = (spans || []).filter(function (s) {
       return Array.isArray(s) && s.length === 2 && s[0] < s[1];
     }).map(function (s) { return [Math.max(0, s[0]), Math.min(text.length, s[1])]; })
@@ -97,11 +100,11 @@
     });
     var at = 0;
     merged.forEach(function (s) {
-      if (s[0] > at) box.appendChild(document.createTextNode(text.slice(at, s[0])));
-      box.appendChild(h('mark', null, text.slice(s[0], s[1])));
+      if (s[0] > at) box.appendChild(document.createTextNode(text.slice(at, s[0]).join('')));
+      box.appendChild(h('mark', null, text.slice(s[0], s[1]).join('')));
       at = s[1];
     });
-    if (at < text.length) box.appendChild(document.createTextNode(text.slice(at)));
+    if (at < text.length) box.appendChild(document.createTextNode(text.slice(at).join('')));
     return box;
   }
 
