@@ -372,3 +372,12 @@ def test_invisible_characters_do_not_hide_a_word(text: str, word: str):
     assert hits, text
     span = hits[0].span
     assert span is not None and text[span[0]:span[1]] == word
+
+
+def test_at_least_counts_terms_after_folding():
+    with pytest.raises(ValueError, match="different terms once case"):
+        compile_rules([KeywordRule(id="k", name="k", terms=("VIP", "vip"), mode="at_least",
+                                   n=2)])
+    with pytest.raises(SpecError, match="different terms"):
+        ruleset_from_obj([{"kind": "keyword", "id": "k", "name": "k", "terms": ["發貨", "发货"],
+                           "mode": "at_least", "n": 2}])

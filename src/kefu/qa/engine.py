@@ -339,6 +339,9 @@ def compile_rules(
                 add(x, i, "near")
             for x in rule.exclude:
                 add(x, i, "exclude")
+            if rule.mode == "at_least" and rule.n > len(terms):
+                raise ValueError(f"rule {rule.id}: at_least n={rule.n} but only {len(terms)} "
+                                 "different terms once case, width and 繁/简 are folded")
             lexicon.append(_LexiconRule(i, rule, terms, rule.mode, rule.n, bool(rule.near),
                                         rule.within))
         elif isinstance(rule, WordpackRule):
