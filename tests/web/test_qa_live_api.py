@@ -58,7 +58,7 @@ def test_blocked_reply_is_refused_and_nothing_is_stored(app_client: TestClient, 
     assert " / " in err["message"]  # bilingual
     hits = err["details"]["hits"]
     assert [(h["rule_id"], h["kind"]) for h in hits] == [("agent_abuse", "wordpack")] * 2
-    text = "  你烦不烦，自己看去"
+    text = "你烦不烦，自己看去"  # spans are into the reply as it would be stored: trimmed
     assert [text[h["span"][0]:h["span"][1]] for h in hits] == ["你烦不烦", "自己看去"]
     assert hits[0]["rule_name"] == "辱骂/不文明用语"
     assert stored_count(bound, conv) == before

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kefu.accounts.actor import Actor
@@ -391,11 +392,15 @@ class LiveInspector:
                                 reason="anger" if anger else "alert",
                                 sender_type=msg.sender_type, sender_id=msg.sender_id,
                                 spans=spans, excerpt=excerpt, created_at=uow.clock.now())
-                uow.session.add(alert)
+                try:  # another process may have stored it already: skip just that one
+                    with uow.session.begin_nested():
+                        uow.session.add(alert)
+                        uow.session.flush()
+                except IntegrityError:
+                    continue
                 created.append(alert)
             if not created:
                 return []
-            uow.session.flush()
             for alert in created:
                 _emit_raised(uow, alert)
             if angry:

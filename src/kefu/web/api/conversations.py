@@ -101,8 +101,10 @@ def reply(conversation_id: str, data: ReplyCreate, request: Request, response: R
 
     The draft is checked against the workspace's quality rules first: a hit of a blocking rule
     answers 422 ``qa_blocked`` with the hits (``rule_id``, ``rule_name``, ``kind``, ``span``
-    into ``content``) and stores nothing. Sending it anyway takes ``qa_override_reason``
-    (1–500 characters): the message is sent and the override audited (``qa.override``)."""
+    into ``content`` as it would be stored: trimmed, ``\\r\\n`` → ``\\n``) and stores
+    nothing. Sending it anyway takes ``qa_override_reason`` (1–500 characters): the message
+    is sent and the override audited (``qa.override``). A personal-data rule with ``mask``
+    stores and delivers the reply masked (``138****5678``)."""
     svc = services(request)
     with svc.uows() as uow:
         # checked as it will be stored (trimmed), so spans and masking fit the stored text
