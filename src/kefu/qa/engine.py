@@ -591,7 +591,7 @@ def _message_hits(compiled: CompiledRules, role: Role, text: str, index: int | N
     # invisible format characters (zero-width space, soft hyphen …) cannot hide a word: the
     # stages run on a copy without them and the spans are mapped back to the original
     keep: list[int] | None = None
-    if _INVISIBLE.search(folded) is not None:
+    if not folded.isprintable() and _INVISIBLE.search(folded) is not None:  # fast path first
         keep = [i for i, ch in enumerate(folded) if _INVISIBLE.match(ch) is None]
         folded = "".join(folded[i] for i in keep)
     hits: list[Hit] = []
