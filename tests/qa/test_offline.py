@@ -93,6 +93,9 @@ def test_bad_lines_get_error_lines_in_place_and_exit_1(tmp_path: Path):
         + b'{"id": "c6", "messages": []}\n')
     code, out, err = inspect_cli(str(src))
     assert code == 1
+    # several processes read byte ranges of the file: same lines, same line numbers
+    code2, out2, _ = inspect_cli(str(src), "--workers", "3")
+    assert (code2, out2) == (code, out)
     assert [r.get("id") for r in out] == ["ok1", "c2", "c3", None, None, "c6"]
     assert out[1] == {"id": "c2", "line": 3, "error": {
         "field": "messages[0].role", "message": "must be customer, agent or bot, not 'boss'"}}

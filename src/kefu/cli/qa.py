@@ -66,7 +66,7 @@ def inspect_file(
     try:
         with conversations.open("rb") as source, progress:
             task = progress.add_task("inspect", total=size or 1)
-            summary = run(source, sink, ruleset, workers=workers,
+            summary = run(source, sink, ruleset, workers=workers, path=str(conversations),
                           progress=lambda done: progress.update(task, completed=done))
         if tmp is not None and out is not None:
             sink.close()

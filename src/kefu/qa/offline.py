@@ -25,6 +25,8 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -278,11 +280,12 @@ def _work(chunk: tuple[int, list[bytes]]) -> tuple[list[str], int, Counter[str],
     return _WORKER[0].chunk(chunk)
 
 
-def _chunks(lines: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
-    """Non-blank lines in chunks, each with the 1-based line number of its first line."""
+def _chunks(lines: Iterable[bytes], start: int = 1) -> Iterator[tuple[int, list[bytes]]]:
+    """Non-blank lines in chunks, each with the 1-based line number of its first line
+    (``start``: the number of the first line given)."""
     buf: list[bytes] = []
     first = 0
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in enumerate(lines, start):
         raw = line[3:] if lineno == 1 and line.startswith(b"\xef\xbb\xbf") else line
         if not raw.strip():
             if buf:
@@ -313,10 +316,77 @@ class Summary:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
 
 
+_Range = tuple[str, int, int, int, str]  # path, start, end, first line number, part file
+
+
+def _work_range(job: _Range) -> tuple[str, int, int, Counter[str], int, int]:
+    """A worker inspects one byte range of the input file into its own part file (no lines
+    or results travel between processes)."""
+    path, start, end, first, part = job
+    inspector = _WORKER[0]
+    done = messages = errors = 0
+    per_rule: Counter[str] = Counter()
+    with open(path, "rb") as f, open(part, "w", encoding="utf-8", newline="\n") as out:
+        f.seek(start)
+        pos = start
+
+        def lines() -> Iterator[bytes]:
+            nonlocal pos
+            while pos < end:
+                raw = f.readline()
+                if not raw:
+                    return
+                pos += len(raw)
+                yield raw if len(raw) <= MAX_LINE_BYTES else b"{}"
+
+        for chunk in _chunks(lines(), first):
+            outs, n, hits, bad = inspector.chunk(chunk)
+            if outs:
+                out.write("\n".join(outs))
+                out.write("\n")
+            done += len(outs)
+            messages += n
+            per_rule.update(hits)
+            errors += bad
+    return part, done, messages, per_rule, errors, end - start
+
+
+def _split(path: str, pieces: int) -> list[tuple[int, int, int]]:
+    """(start, end, first line number) of about ``pieces`` byte ranges, cut at line ends."""
+    size = os.path.getsize(path)
+    offsets = [0]
+    with open(path, "rb") as f:
+        for i in range(1, pieces):
+            f.seek(size * i // pieces)
+            f.readline()
+            at = f.tell()
+            if at >= size:
+                break
+            if at > offsets[-1]:
+                offsets.append(at)
+        offsets.append(size)
+        firsts, newlines, prev = [], 0, 0
+        for at in offsets[:-1]:
+            f.seek(prev)
+            left = at - prev
+            while left > 0:
+                buf = f.read(min(1 << 24, left))
+                if not buf:
+                    break
+                newlines += buf.count(b"\n")
+                left -= len(buf)
+            firsts.append(newlines + 1)
+            prev = at
+    return [(offsets[i], offsets[i + 1], firsts[i]) for i in range(len(offsets) - 1)
+            if offsets[i + 1] > offsets[i]]
+
+
 def run(source: IO[bytes], sink: IO[str], ruleset: RuleSet, *, workers: int = 1,
-        progress: Callable[[int], None] | None = None) -> Summary:
+        progress: Callable[[int], None] | None = None, path: str | None = None) -> Summary:
     """Inspect every line of ``source`` into ``sink`` (in order). ``progress`` gets the bytes
-    read so far after each chunk."""
+    read so far after each chunk. With several ``workers`` and the input's ``path``, each
+    worker reads its own byte ranges of the file and writes a part file; the parts are joined
+    in order (otherwise lines travel to the workers in chunks)."""
     started = time.perf_counter()
     summary = Summary(rule_names={r.id: r.name for r in ruleset.rules})
     read = 0
@@ -352,8 +422,26 @@ def run(source: IO[bytes], sink: IO[str], ruleset: RuleSet, *, workers: int = 1,
                              "group_weights": dict(ruleset.scorecard.group_weights)}}
         ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
         with ctx.Pool(workers, initializer=_init_worker, initargs=(obj,)) as pool:
-            for result in pool.imap(_work, _chunks(lines()), chunksize=1):
-                take(result)
+            if path is None:
+                for result in pool.imap(_work, _chunks(lines()), chunksize=1):
+                    take(result)
+            else:
+                with tempfile.TemporaryDirectory(prefix="kefu-qa-") as tmp:
+                    pieces = max(workers, min(workers * 16, os.path.getsize(path) >> 20))
+                    jobs = [(path, a, b, first, os.path.join(tmp, f"{i:05d}.jsonl"))
+                            for i, (a, b, first) in enumerate(_split(path, pieces))]
+                    for part, done, messages, per_rule, errors, size in pool.imap(
+                            _work_range, jobs, chunksize=1):
+                        with open(part, encoding="utf-8", newline="\n") as f:
+                            shutil.copyfileobj(f, sink, 1 << 20)
+                        os.unlink(part)
+                        read += size
+                        summary.conversations += done
+                        summary.messages += messages
+                        summary.hits_per_rule.update(per_rule)
+                        summary.errors += errors
+                        if progress is not None:
+                            progress(read)
     summary.seconds = time.perf_counter() - started
     return summary
 
