@@ -19,7 +19,7 @@ import kefu.models
 from kefu.core.events import Event, EventBus
 from kefu.inbox.schemas import ConversationRead, MessageRead
 from kefu.realtime import listeners
-from kefu.realtime.hub import agents_topic, visitor_topic
+from kefu.realtime.hub import agents_topic, user_topic, visitor_topic
 
 
 def _import_event_modules() -> None:
@@ -126,6 +126,19 @@ CASES: dict[str, list[Case]] = {
     "qa.inspection_done": [case("any", lambda: _ev(
         "qa.inspection_done", inspection_id="qi01", conversation_id=CONV, score=85.0,
         fatal=False))],
+    "notification.created": [case("any", lambda: _ev(
+        "notification.created", notification_id="nt01", user_id=AGENT, kind="ticket_dispatch",
+        title="新工单 #12 已派给你", body="", link="/app/tickets/tk01"), user_topic(AGENT))],
+    "ticket.created": [case("any", lambda: _ev(
+        "ticket.created", ticket_id="tk01", number=12, subject="退款没到账", status="new",
+        priority="P2", source="portal", team_id=None, assignee_id=None,
+        actor_type="customer", actor_id=CONTACT), AGENTS)],
+    "ticket.changed": [case("any", lambda: _ev(
+        "ticket.changed", ticket_id="tk01", number=12, changes={"status": ["new", "open"]},
+        actor_type="user", actor_id=AGENT), AGENTS)],
+    "ticket.replied": [case("any", lambda: _ev(
+        "ticket.replied", ticket_id="tk01", number=12, event_id="te01", kind="note",
+        actor_type="user", actor_id=AGENT), AGENTS)],
 }
 
 

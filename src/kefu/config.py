@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     #: sentence-transformers / Hugging Face model (nothing is downloaded). Empty = lexical
     #: matching only. Needs `pip install 'kefu[dense]'`; see docs/subsystems/matching.md
     bot_encoder_path: str = ""
+    #: outgoing e-mail (reminders, notices, public replies to e-mail tickets, verification
+    #: links). Empty host: nothing is sent (the job logs it and finishes).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    #: "none" | "starttls" | "ssl"
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    mail_from: str = "kefu@localhost"
+    smtp_timeout_seconds: float = 10.0
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

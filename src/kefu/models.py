@@ -8,7 +8,9 @@ from kefu.core.db import Base
 from kefu.inbox import models as inbox_models
 from kefu.kb import models as kb_models
 from kefu.qa import models as qa_models
+from kefu.tickets import models as tickets_models
 
 metadata = Base.metadata
 __all__ = ["accounts_models", "audit", "bot_models", "contacts_models", "inbox_models", "jobs",
-           "kb_models", "metadata", "qa_models"]
+           "kb_models", "metadata", "qa_models",
+           "tickets_models"]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.bot import listeners as bot_listeners
 from kefu.config import Settings
+from kefu.core import mail
 from kefu.core.clock import Clock, SystemClock
 from kefu.core.db import make_engine, make_session_factory
 from kefu.core.events import EventBus, LocalBroker
@@ -21,6 +22,7 @@ from kefu.qa import listeners as qa_listeners
 from kefu.qa.registry import QaRegistry
 from kefu.realtime import listeners as realtime_listeners
 from kefu.realtime.hub import Hub, supervisors_topic
+from kefu.tickets import listeners as tickets_listeners
 
 log = logging.getLogger("kefu")
 
@@ -65,6 +67,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None,
     bot_listeners.register(bus, jobs, kb)
     qa = QaRegistry()
     qa_listeners.register(bus, jobs, qa, uows, broker.publish, supervisors_topic)
+    jobs.register("send_email", mail.job_handler(settings))
+    tickets_listeners.register(bus, jobs, settings)
     return Services(settings=settings, engine=engine, sessions=sessions, bus=bus, broker=broker,
                     hub=hub, jobs=jobs, runner=runner, uows=uows, clock=clock, kb=kb, qa=qa,
                     login_limiter=FailureLimiter(settings.login_max_failures,

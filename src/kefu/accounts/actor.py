@@ -3,7 +3,11 @@
 Quality inspection: ``qa.read`` (an agent sees only their own results; the other roles every
 result), ``qa.review`` (the review queue: confirm / overrule hits), ``qa.manage`` (rules, word
 packs, scorecards, batch runs), ``qa.decide`` (decide appeals), ``qa.alerts`` (the live
-alert wallboard)."""
+alert wallboard).
+
+Tickets: ``ticket.read`` (see tickets), ``ticket.write`` (create, update, reply),
+``ticket.manage`` (templates, SLA policies and calendars, automation, team assignment),
+``ticket.reports`` (ticket reports)."""
 
 from __future__ import annotations
 
@@ -15,20 +19,21 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(
         {"admin.manage", "conversation.read", "conversation.reply", "conversation.manage",
          "conversation.assign_others", "contact.read", "contact.write", "kb.read", "kb.write",
-         "bot.manage", "qa.read", "qa.review", "qa.manage", "qa.decide", "qa.alerts"}
+         "bot.manage", "qa.read", "qa.review", "qa.manage", "qa.decide", "qa.alerts",
+         "ticket.read", "ticket.write", "ticket.manage", "ticket.reports"}
     ),
     "supervisor": frozenset(
         {"conversation.read", "conversation.reply", "conversation.manage",
          "conversation.assign_others", "contact.read", "contact.write", "admin.read",
          "kb.read", "kb.write", "bot.manage", "qa.read", "qa.review", "qa.manage", "qa.decide",
-         "qa.alerts"}
+         "qa.alerts", "ticket.read", "ticket.write", "ticket.manage", "ticket.reports"}
     ),
     "agent": frozenset(
         {"conversation.read", "conversation.reply", "conversation.manage", "contact.read",
-         "contact.write", "kb.read", "qa.read"}
+         "contact.write", "kb.read", "qa.read", "ticket.read", "ticket.write"}
     ),
     "inspector": frozenset({"conversation.read", "contact.read", "kb.read", "qa.read",
-                            "qa.review", "qa.alerts"}),
+                            "qa.review", "qa.alerts", "ticket.read"}),
 }
 
 

@@ -22,3 +22,15 @@ class UserUpdated(Event):
 class TeamChanged(Event):
     type: Literal["team.changed"] = "team.changed"
     team_id: str
+
+
+class NotificationCreated(Event):
+    """A notice for one user: pushed to that user's sockets."""
+
+    type: Literal["notification.created"] = "notification.created"
+    notification_id: str
+    user_id: str
+    kind: str
+    title: str
+    body: str
+    link: str

@@ -54,6 +54,8 @@ class JobQueue:
         #: how long a claimed job of a kind is its runner's before another may retry it
         self.leases: dict[str, timedelta] = {}
         self.inline = inline
+        #: periodic kinds and their interval (seconds): see :meth:`every`
+        self.periodic: dict[str, int] = {}
         self.wakeup = threading.Event()
         self.runner: JobRunner | None = None
 
@@ -66,6 +68,14 @@ class JobQueue:
         self.handlers[kind] = handler
         if lease is not None:
             self.leases[kind] = lease
+
+    def every(self, kind: str, seconds: int) -> None:
+        """Run ``kind`` (already registered) once per ``seconds``-long bucket of time: each
+        runner enqueues it with the key ``kind@<bucket>``, so however many processes run, a
+        bucket's job exists once (the handler gets ``{"bucket": n, "at": iso}``)."""
+        if kind not in self.handlers:
+            raise ValueError(f"no handler for job kind {kind!r}")
+        self.periodic[kind] = seconds
 
     def enqueue(
         self,
@@ -117,6 +127,7 @@ class JobRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._draining = threading.Lock()
+        self._buckets: dict[str, int] = {}
         queue.runner = self
 
     @staticmethod
@@ -176,6 +187,23 @@ class JobRunner:
                 update(Job).where(Job.id == job_id).values(locked_until=None, **values))
         return True
 
+    def schedule_periodic(self) -> int:
+        """Enqueue the periodic jobs whose current bucket this process has not enqueued yet
+        (at most one write transaction per interval). Returns how many were enqueued."""
+        if not self.queue.periodic:
+            return 0
+        now = self.uows.clock.now()
+        due = {kind: int(now.timestamp()) // secs for kind, secs in self.queue.periodic.items()
+               if self._buckets.get(kind) != int(now.timestamp()) // secs}
+        if not due:
+            return 0
+        with self.uows() as uow:
+            for kind, bucket in due.items():
+                self.queue.enqueue(uow.session, kind, {"bucket": bucket, "at": now.isoformat()},
+                                   key=f"{kind}@{bucket}", delay=0, now=now, max_attempts=1)
+        self._buckets.update(due)
+        return len(due)
+
     def drain(self, limit: int = 1000) -> int:
         """Run due jobs until none is left (or ``limit``); re-entrant calls return at once."""
         if not self._draining.acquire(blocking=False):
@@ -201,6 +229,7 @@ class JobRunner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                self.schedule_periodic()
                 self.drain()
             except Exception:
                 log.exception("job runner loop error")

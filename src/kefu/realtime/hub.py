@@ -29,6 +29,11 @@ def supervisors_topic(workspace_id: str) -> str:
     return f"supervisors:{workspace_id}"
 
 
+def user_topic(user_id: str) -> str:
+    """One user's sockets: their notifications (``notification`` frames)."""
+    return f"user:{user_id}"
+
+
 def visitor_topic(inbox_id: str, contact_id: str) -> str:
     return f"visitor:{inbox_id}:{contact_id}"
 

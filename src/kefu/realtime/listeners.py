@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from kefu.accounts.events import NotificationCreated
 from kefu.core.events import Broker, Event, EventBus
 from kefu.inbox.events import ConversationCreated, ConversationUpdated, MessageCreated
 from kefu.inbox.schemas import ConversationRead, MessageRead
-from kefu.realtime.hub import agents_topic, visitor_topic
+from kefu.realtime.hub import agents_topic, user_topic, visitor_topic
+
+#: ticket events pushed to agents as they are (lists and open ticket pages refresh from them);
+#: realtime does not import the tickets domain (a sibling), it forwards by type
+TICKET_EVENTS = ("ticket.created", "ticket.changed", "ticket.replied")
 
 
 def visitor_message(message: MessageRead) -> dict[str, Any]:
@@ -54,6 +59,13 @@ def frames_for(event: Event) -> list[tuple[str, dict[str, Any]]]:
         if "status" in event.changed:
             out.append((visitor_topic(conv.inbox_id, conv.contact_id), {
                 "type": "conversation", "conversation": visitor_conversation(conv)}))
+    elif isinstance(event, NotificationCreated):
+        out.append((user_topic(event.user_id), {
+            "type": "notification", "id": event.notification_id, "kind": event.kind,
+            "title": event.title, "body": event.body, "link": event.link}))
+    elif event.type in TICKET_EVENTS:
+        out.append((agents_topic(event.workspace_id),
+                    event.model_dump(mode="json", exclude={"workspace_id"})))
     return out
 
 
@@ -62,5 +74,6 @@ def register(bus: EventBus, broker: Broker) -> None:
         for topic, frame in frames_for(event):
             broker.publish(topic, frame)
 
-    for kind in ("message.created", "conversation.created", "conversation.updated"):
+    for kind in ("message.created", "conversation.created", "conversation.updated",
+                 "notification.created", *TICKET_EVENTS):
         bus.subscribe(kind, push)

@@ -30,7 +30,13 @@ from kefu.channels.webchat.adapter import (
 )
 from kefu.core.errors import DomainError
 from kefu.inbox.access import access_conversation, public_inbox
-from kefu.realtime.hub import Connection, agents_topic, supervisors_topic, visitor_topic
+from kefu.realtime.hub import (
+    Connection,
+    agents_topic,
+    supervisors_topic,
+    user_topic,
+    visitor_topic,
+)
 from kefu.services import Services
 from kefu.web import webchat
 from kefu.web.deps import resolve_auth, services
@@ -184,6 +190,7 @@ async def agent_socket(ws: WebSocket) -> None:
         return
     conn = Connection(f"agent:{actor.user_id}")
     svc.hub.subscribe(conn, agents_topic(actor.workspace_id))
+    svc.hub.subscribe(conn, user_topic(actor.user_id))  # notifications
     if actor.can("qa.alerts"):  # live quality alerts (``qa.alert`` frames)
         svc.hub.subscribe(conn, supervisors_topic(actor.workspace_id))
     pump = asyncio.create_task(_pump(ws, conn))
