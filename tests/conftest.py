@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,47 @@ def cheap_password_hashing() -> Iterator[object]:
         mp.setattr(security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
                                                        parallelism=1))
         yield production
+
+
+@dataclass
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 collecting what kefu sends."""
+
+    host: str
+    port: int
+    messages: list[EmailMessage]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+@pytest.fixture
+def smtp_sink(settings: Settings) -> Iterator[SmtpSink]:
+    """Start an SMTP server and point ``settings`` (so the ``send_email`` job) at it."""
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list[EmailMessage] = []
+
+    class Handler:
+        async def handle_DATA(self, server: object, session: object,  # noqa: N802
+                              envelope: object) -> str:
+            raw = envelope.content  # type: ignore[attr-defined]
+            msg = email.message_from_bytes(raw if isinstance(raw, bytes) else raw.encode(),
+                                           policy=email.policy.default)
+            received.append(msg)  # type: ignore[arg-type]
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.smtp_host, settings.smtp_port = "127.0.0.1", port
+    try:
+        yield SmtpSink("127.0.0.1", port, received)
+    finally:
+        controller.stop()

@@ -134,6 +134,7 @@ class Ticket(IdMixin, Base):
     __tablename__ = "tickets"
     __table_args__ = (
         UniqueConstraint("workspace_id", "number"),
+        UniqueConstraint("workspace_id", "external_ref"),
         Index("ix_tickets_ws_team_breach", "workspace_id", "team_id", "next_breach_at"),
         Index("ix_tickets_ws_breach", "workspace_id", "next_breach_at"),
         Index("ix_tickets_ws_status", "workspace_id", "status", "updated_at"),
@@ -163,6 +164,9 @@ class Ticket(IdMixin, Base):
         ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
     merged_into_id: Mapped[str | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL"))
+    #: the caller's idempotency key (API ``Idempotency-Key``) or an e-mail's Message-ID:
+    #: a retry finds the ticket already made instead of making a second one
+    external_ref: Mapped[str | None] = mapped_column(String(200))
     #: where public replies go for e-mail tickets (Message-ID threading, the address)
     email_thread: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: SLA: the policy applied and its clocks (``tickets.sla.Clock.to_dict`` per metric)

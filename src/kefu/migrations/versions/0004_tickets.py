@@ -155,6 +155,7 @@ def upgrade() -> None:
     sa.Column('assignee_id', sa.String(length=24), nullable=True),
     sa.Column('parent_id', sa.String(length=24), nullable=True),
     sa.Column('merged_into_id', sa.String(length=24), nullable=True),
+    sa.Column('external_ref', sa.String(length=200), nullable=True),
     sa.Column('email_thread', sa.JSON(), nullable=True),
     sa.Column('sla_policy_id', sa.String(length=24), nullable=True),
     sa.Column('sla', sa.JSON(), nullable=False),
@@ -180,6 +181,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['template_id'], ['ticket_templates.id'], name=op.f('fk_tickets_template_id_ticket_templates'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_tickets_workspace_id_workspaces')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets')),
+    sa.UniqueConstraint('workspace_id', 'external_ref', name=op.f('uq_tickets_workspace_id_external_ref')),
     sa.UniqueConstraint('workspace_id', 'number', name=op.f('uq_tickets_workspace_id_number'))
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
