@@ -207,3 +207,25 @@ def test_inline_queue_runs_jobs_after_commit(svc, clock):
     assert ran_inside == [0]
     assert j.calls == [{"n": 1}]
     assert j.rows()[0].status == "done"
+
+
+def test_periodic_job_runs_once_per_bucket_even_with_two_runners(svc, clock):
+    jobs = Jobs(svc, clock)
+    jobs.queue.every("record_call", 60)
+    other = JobRunner(jobs.queue, jobs.uows)  # a second process's runner, same table
+    assert jobs.runner.schedule_periodic() == 1
+    assert other.schedule_periodic() == 1  # it tries too: the key makes it the same job
+    assert jobs.runner.schedule_periodic() == 0  # nothing new within the bucket
+    assert jobs.runner.drain() == 1
+    assert len(jobs.calls) == 1 and jobs.calls[0]["bucket"] == int(clock.now().timestamp()) // 60
+    clock.advance(seconds=60)
+    assert other.schedule_periodic() == 1
+    assert jobs.runner.schedule_periodic() == 1
+    assert jobs.runner.drain() == 1
+    assert len(jobs.calls) == 2
+
+
+def test_periodic_needs_a_registered_kind(svc, clock):
+    jobs = Jobs(svc, clock)
+    with pytest.raises(ValueError, match="no handler"):
+        jobs.queue.every("nope", 60)
