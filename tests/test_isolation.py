@@ -196,6 +196,69 @@ ID_ROUTES: dict[tuple[str, str], Body] = {
     ("POST", "/app/qa/appeals/{appeal_id}/decide"): form({"accept": "1", "comment": "hijacked"}),
     ("POST", "/api/v1/qa/alerts/{alert_id}/ack"): NONE,
     ("POST", "/api/v1/conversations/{conversation_id}/qa-check"): js({"text": "hijacked"}),
+    # tickets (API)
+    ("GET", "/api/v1/tickets/{ticket_id}"): NONE,
+    ("PATCH", "/api/v1/tickets/{ticket_id}"): js({"status": "closed", "priority": "P1"}),
+    ("POST", "/api/v1/tickets/{ticket_id}/replies"): js({"body": "hijacked", "public": True}),
+    ("POST", "/api/v1/tickets/{ticket_id}/watchers"):
+        lambda ctx: ("json", {"user_id": ctx.b_user_id}),
+    ("DELETE", "/api/v1/tickets/{ticket_id}/watchers"): NONE,
+    ("POST", "/api/v1/tickets/{ticket_id}/links"):
+        lambda ctx: ("json", {"other_id": ctx.a_ids["other_id"]}),
+    ("DELETE", "/api/v1/tickets/{ticket_id}/links/{other_id}"): NONE,
+    ("POST", "/api/v1/tickets/{ticket_id}/merge"):
+        lambda ctx: ("json", {"target_id": ctx.a_ids["other_id"]}),
+    ("POST", "/api/v1/tickets/{ticket_id}/split"):
+        js({"subject": "hijacked", "body": "hijacked"}),
+    ("POST", "/api/v1/tickets/{ticket_id}/children"): js({"subject": "hijacked"}),
+    ("GET", "/api/v1/tickets/{ticket_id}/files/{file_id}"): NONE,
+    ("POST", "/api/v1/conversations/{conversation_id}/ticket"): js({"subject": "hijacked"}),
+    # tickets (pages)
+    ("GET", "/app/tickets/{ticket_id:tid}"): NONE,
+    ("POST", "/app/tickets/{ticket_id:tid}/update"): form({"status": "closed"}),
+    ("POST", "/app/tickets/{ticket_id:tid}/reply"): form({"body": "hijacked", "mode": "reply"}),
+    ("POST", "/app/tickets/{ticket_id:tid}/watchers"): form({"op": "watch"}),
+    ("POST", "/app/tickets/{ticket_id:tid}/links"): form({"number": "1"}),
+    ("POST", "/app/tickets/{ticket_id:tid}/merge"): form({"number": "1"}),
+    ("POST", "/app/tickets/{ticket_id:tid}/split"): form({"subject": "hijacked"}),
+    ("POST", "/app/tickets/{ticket_id:tid}/children"): form({"subject": "hijacked"}),
+    # ticket templates
+    ("GET", "/api/v1/ticket-templates/{template_id}"): NONE,
+    ("PATCH", "/api/v1/ticket-templates/{template_id}"): js({"name": "hijacked"}),
+    ("DELETE", "/api/v1/ticket-templates/{template_id}"): NONE,
+    ("GET", "/app/tickets/templates/{template_id}"): NONE,
+    ("POST", "/app/tickets/templates/{template_id}"):
+        form({"name": "hijacked", "rows": "0", "default_priority": "P1", "is_active": "0"}),
+    ("POST", "/app/tickets/templates/{template_id}/delete"): form({}),
+    # SLA: calendars, policies, team settings
+    ("GET", "/api/v1/sla/calendars/{calendar_id}"): NONE,
+    ("PUT", "/api/v1/sla/calendars/{calendar_id}"):
+        js({"name": "hijacked", "timezone": "UTC", "weekly": {"mon": "09:00-10:00"}}),
+    ("DELETE", "/api/v1/sla/calendars/{calendar_id}"): NONE,
+    ("GET", "/api/v1/sla/policies/{policy_id}"): NONE,
+    ("PUT", "/api/v1/sla/policies/{policy_id}"): js({"name": "hijacked"}),
+    ("DELETE", "/api/v1/sla/policies/{policy_id}"): NONE,
+    ("PUT", "/api/v1/sla/teams/{team_id}"): js({"assignment": "round_robin"}),
+    ("GET", "/app/tickets/settings/calendars/{calendar_id}"): NONE,
+    ("POST", "/app/tickets/settings/calendars/{calendar_id}"):
+        form({"name": "hijacked", "timezone": "UTC", "weekly.mon": "09:00-10:00"}),
+    ("POST", "/app/tickets/settings/calendars/{calendar_id}/delete"): form({}),
+    ("GET", "/app/tickets/settings/policies/{policy_id}"): NONE,
+    ("POST", "/app/tickets/settings/policies/{policy_id}"):
+        form({"name": "hijacked", "is_active": "1"}),
+    ("POST", "/app/tickets/settings/policies/{policy_id}/delete"): form({}),
+    ("POST", "/app/tickets/settings/policies/{policy_id}/move"): form({"direction": "up"}),
+    # ticket automation
+    ("GET", "/api/v1/ticket-triggers/{trigger_id}"): NONE,
+    ("GET", "/api/v1/ticket-triggers/{trigger_id}/preview"): NONE,
+    ("PATCH", "/api/v1/ticket-triggers/{trigger_id}"): js({"name": "hijacked",
+                                                           "is_active": False}),
+    ("DELETE", "/api/v1/ticket-triggers/{trigger_id}"): NONE,
+    ("GET", "/app/tickets/automation/{trigger_id}"): NONE,
+    ("POST", "/app/tickets/automation/{trigger_id}"):
+        form({"name": "hijacked", "event": "create", "conditions": "[]", "actions": "[]"}),
+    ("POST", "/app/tickets/automation/{trigger_id}/toggle"): form({}),
+    ("POST", "/app/tickets/automation/{trigger_id}/delete"): form({}),
 }
 
 #: routes with a path parameter that is not a workspace object, and why
@@ -205,6 +268,10 @@ EXEMPT: dict[str, str] = {
     "/static/{path:path}": "static files",
     "/help/{inbox_id}/articles/": "public help articles quoted by the bot: only published "
                                   "documents of the inbox's own workspace (tests/web/test_help.py)",
+    "/portal/t/": "public customer portal: access by a signed token (ticket + contact), "
+                  "tests/tickets/test_intake_portal.py",
+    "/support/": "public self-service form by workspace slug; verification by a random token "
+                 "whose hash is stored, tests/tickets/test_intake_portal.py",
 }
 
 
@@ -250,7 +317,8 @@ def ctx(svc, uows, world) -> Ctx:
                   "document_id": document.id}
     conv_id, contact_id = customer_says(uows, world.inbox_a, "我的订单还没到", visitor="a-buyer")
     qa_ids = _qa_objects(uows, world, conv_id)
-    return Ctx(a_ids={"user_id": world.agent_li.user_id, "team_id": ids[0],
+    ticket_ids = _ticket_objects(uows, world, conv_id, contact_id, ids[0])
+    return Ctx(a_ids={**ticket_ids, "user_id": world.agent_li.user_id, "team_id": ids[0],
                       "inbox_id": world.inbox_a, "contact_id": contact_id,
                       "conversation_id": conv_id, "token_id": ids[2], **kb_ids, **qa_ids},
                b_user_id=world.agent_b.user_id, b_team_id=ids[1], a_conversation=conv_id,
@@ -279,6 +347,79 @@ def _qa_objects(uows, world, conv_id: str) -> dict[str, str]:
         ids |= {"inspection_id": made.inspection_id, "hit_id": made.best_hit,
                 "appeal_id": appeal.id, "alert_id": alert.id}
     return ids
+
+
+def _ticket_objects(uows, world, conv_id: str, contact_id: str, team_id: str) -> dict[str, str]:
+    """A's tickets (one linked to another, with a file), template, SLA calendar and policy,
+    automation trigger."""
+    from kefu.tickets import actions as t_actions
+    from kefu.tickets import automation, files, policies, relations
+    from kefu.tickets import templates as t_templates
+    from kefu.tickets.schemas import TicketCreate
+
+    admin = world.admin_wang
+    with uows() as uow:
+        template = t_templates.do_create_template(uow, admin, t_templates.TemplateCreate(
+            name="A的模板", fields=[{"key": "order_no", "label": "订单号", "type": "text"}]))
+        ticket = t_actions.do_create_ticket(uow, admin, workspace_id=world.ws_a, data=TicketCreate(
+            subject="A的工单", description="A的问题", contact_id=contact_id,
+            conversation_id=conv_id, template_id=template.id, team_id=team_id,
+            assignee_id=world.agent_li.user_id), source="agent")
+        other = t_actions.do_create_ticket(uow, admin, workspace_id=world.ws_a, data=TicketCreate(
+            subject="A的另一个工单"), source="agent")
+        relations.do_link(uow, admin, ticket.id, other.id)
+        file = files.do_store_file(uow, workspace_id=world.ws_a, name="a.txt",
+                                   content_type="text/plain", data=b"A's file",
+                                   uploaded_by=admin.user_id, ticket_id=ticket.id)
+        calendar = policies.do_create_calendar(uow, admin, name="A的日历",
+                                               timezone="Asia/Shanghai",
+                                               weekly={"mon": "09:00-18:00"})
+        policy = policies.do_create_policy(uow, admin, {
+            "name": "A的策略", "calendar_id": calendar.id,
+            "targets": {"P1": {"first_response": 30}}})
+        trigger = automation.do_create_trigger(uow, admin, automation.TriggerIn(
+            name="A的触发器", event="create",
+            conditions=[{"field": "priority", "op": "is", "value": "P1"}],
+            actions=[{"type": "add_tag", "tag": "A"}]))
+        return {"ticket_id": ticket.id, "other_id": other.id, "file_id": file.id,
+                "template_id": template.id, "calendar_id": calendar.id,
+                "policy_id": policy.id, "trigger_id": trigger.id}
+
+
+def _ticket_snapshot(s: Any, ids: dict[str, str]) -> dict[str, Any]:
+    from kefu.tickets.models import (
+        BusinessCalendarRow,
+        SlaPolicy,
+        Ticket,
+        TicketEvent,
+        TicketLink,
+        TicketTeamSettings,
+        TicketTemplate,
+        TicketTrigger,
+        TicketWatcher,
+    )
+
+    def count(model: Any, *where: Any) -> int:
+        return int(s.scalar(select(func.count()).select_from(model).where(*where)))
+
+    return {
+        "ticket": _row(s, Ticket, ids["ticket_id"], "status", "priority", "subject",
+                       "assignee_id", "merged_into_id", "last_seq", "tags"),
+        "other": _row(s, Ticket, ids["other_id"], "status", "merged_into_id", "last_seq"),
+        "ticket_events": count(TicketEvent, TicketEvent.ticket_id == ids["ticket_id"]),
+        "tickets": count(Ticket),
+        "ticket_watchers": count(TicketWatcher),
+        "ticket_links": count(TicketLink),
+        "template": _row(s, TicketTemplate, ids["template_id"], "name", "is_active",
+                         "default_priority", "fields"),
+        "calendar": _row(s, BusinessCalendarRow, ids["calendar_id"], "name", "timezone",
+                         "weekly"),
+        "policy": _row(s, SlaPolicy, ids["policy_id"], "name", "position", "targets",
+                       "is_active"),
+        "team_settings": count(TicketTeamSettings),
+        "trigger": _row(s, TicketTrigger, ids["trigger_id"], "name", "is_active",
+                        "conditions"),
+    }
 
 
 def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
@@ -324,6 +465,7 @@ def _snapshot(uows, ctx: Ctx) -> dict[str, Any]:
                 QaHit.inspection_id == ids["inspection_id"]))),
             "qa_appeal": _row(s, QaAppeal, ids["appeal_id"], "status", "decided_by"),
             "qa_alert": _row(s, QaAlert, ids["alert_id"], "acknowledged_by"),
+            **_ticket_snapshot(s, ids),
         }
 
 
@@ -379,7 +521,9 @@ def test_every_route_with_an_id_is_covered(app_client):
     assert params <= {"user_id", "team_id", "inbox_id", "contact_id", "conversation_id",
                       "token_id", "entry_id", "category_id", "synonym_id", "smalltalk_id",
                       "document_id", "rule_id", "version", "pack_id", "scorecard_id", "card_id",
-                      "inspection_id", "hit_id", "appeal_id", "alert_id"}
+                      "inspection_id", "hit_id", "appeal_id", "alert_id", "ticket_id",
+                      "other_id", "file_id", "template_id", "calendar_id", "policy_id",
+                      "trigger_id"}
 
 
 @pytest.mark.parametrize("persona", ["admin@b.example.com", "agent@b.example.com"])
@@ -418,7 +562,16 @@ def test_a_objects_are_reachable_by_a(app_client, world, ctx):
                  "/api/v1/qa/rules/{rule_id}/versions", "/app/qa/rules/{rule_id}",
                  "/api/v1/qa/packs/{pack_id}", "/api/v1/qa/scorecards/{scorecard_id}",
                  "/app/qa/scorecards/{card_id}", "/api/v1/qa/inspections/{inspection_id}",
-                 "/app/qa/inspections/{inspection_id}"):
+                 "/app/qa/inspections/{inspection_id}", "/api/v1/tickets/{ticket_id}",
+                 "/api/v1/tickets/{ticket_id}/files/{file_id}", "/app/tickets/{ticket_id:tid}",
+                 "/api/v1/ticket-templates/{template_id}",
+                 "/app/tickets/templates/{template_id}", "/api/v1/sla/calendars/{calendar_id}",
+                 "/api/v1/sla/policies/{policy_id}",
+                 "/app/tickets/settings/calendars/{calendar_id}",
+                 "/app/tickets/settings/policies/{policy_id}",
+                 "/api/v1/ticket-triggers/{trigger_id}",
+                 "/api/v1/ticket-triggers/{trigger_id}/preview",
+                 "/app/tickets/automation/{trigger_id}"):
         r = app_client.get(_fill(path, ids))
         assert r.status_code == 200, (path, r.text)
     assert app_client.get("/api/v1/tokens").json()[0]["id"] == ids["token_id"]

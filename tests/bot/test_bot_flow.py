@@ -166,7 +166,10 @@ def test_outside_hours_leave_a_message(uows, world, bot, clock):
     thanks = last_bot(uows, conv_id)
     assert "已收到您的留言" in thanks.content and "11月16日 09:00" in thanks.content
     assert conv_of(uows, conv_id).status == "queued"
-    assert "客户留言" in thread(uows, conv_id)[-1].content
+    lines = [m.content for m in thread(uows, conv_id)]
+    assert "客户留言" in lines[-2]
+    # the message became a ticket (kefu.tickets.intake), noted in the thread
+    assert lines[-1] == "已创建工单 #1 / Ticket #1 created"
     with uows(readonly=True) as uow:
         c = uow.session.get(Contact, contact_id)
         assert c is not None and (c.phone, c.email) == ("13800138000", "zhao@example.com")

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from kefu.cli import qa_run
 from kefu.cli.kb import kb_app
 from kefu.cli.qa import qa_app
+from kefu.cli.tickets import tickets_app
 from kefu.config import Settings
 
 app = typer.Typer(help="kefu 智能客服平台 command line", no_args_is_help=True,
@@ -35,6 +36,7 @@ app.add_typer(bot_app, name="bot")
 app.add_typer(kb_app, name="kb")
 qa_run.register(qa_app)
 app.add_typer(qa_app, name="qa")
+app.add_typer(tickets_app, name="tickets")
 
 console = Console()
 err = Console(stderr=True)

@@ -296,6 +296,12 @@ def _activity(uow: UnitOfWork, conv: Conversation, text: str,
             private=True, meta=meta)
 
 
+def do_activity(uow: UnitOfWork, conv: Conversation, text: str,
+                meta: dict[str, Any] | None = None) -> None:
+    """A system line in the thread written by another domain (e.g. "已创建工单 #12")."""
+    _activity(uow, conv, text, meta)
+
+
 def do_assign(uow: UnitOfWork, actor: Actor, conversation_id: str, *,
               assignee_id: str | Keep | None = KEEP, team_id: str | Keep | None = KEEP,
               ) -> Conversation:

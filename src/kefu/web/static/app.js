@@ -713,6 +713,21 @@
       var toPending = !(S.current && S.current.status === 'pending');
       convAction('/status', { status: toPending ? 'pending' : 'open' });
     });
+    // 创建工单: a ticket from the open conversation, then its page
+    var ticketBtn = $('ticket-btn');
+    if (ticketBtn) {
+      ticketBtn.addEventListener('click', function () {
+        var id = S.currentId;
+        if (!id) return;
+        ticketBtn.disabled = true;
+        api('POST', '/api/v1/conversations/' + encodeURIComponent(id) + '/ticket', {}).then(function (r) {
+          location.href = '/app/tickets/' + encodeURIComponent(r.data.id);
+        }, function (e) {
+          ticketBtn.disabled = false;
+          toast(e.message);
+        });
+      });
+    }
 
     // ---- contact panel ----
 
@@ -1137,6 +1152,7 @@
       ws.onmessage = function (ev) {
         var frame;
         try { frame = JSON.parse(ev.data); } catch (e) { return; }
+        try { document.dispatchEvent(new CustomEvent('kefu:frame', { detail: frame })); } catch (e) { /* old browser */ }
         handleFrame(frame);
       };
       ws.onclose = function (ev) {
