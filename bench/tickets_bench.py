@@ -51,6 +51,7 @@ from kefu.core.events import EventBus
 from kefu.core.ids import new_id
 from kefu.core.uow import UowFactory
 from kefu.models import metadata
+from kefu.tickets import clocks
 from kefu.tickets import queries as tq
 from kefu.tickets import reports as rep
 from kefu.tickets.models import SlaPolicy, Ticket, TicketTemplate
@@ -143,6 +144,7 @@ def seed(engine: Engine, n: int, rnd: random.Random) -> tuple[Actor, list[str], 
                     "tags": [], "team_id": team,
                     "assignee_id": rnd.choice(users[1:]) if rnd.random() < 0.8 else None,
                     "sla_policy_id": rnd.choice(policies) if has_policy else None, "sla": sla,
+                    **clocks.outcomes(sla),
                     "next_breach_at": next_breach,
                     "sla_status": "paused" if status == "pending" else (
                         "breached" if next_breach and next_breach < NOW else

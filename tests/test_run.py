@@ -51,6 +51,10 @@ def test_run_prints_urls_and_logins_and_restarts_on_same_db(tmp_path):
         base = f"http://127.0.0.1:{port}"
         assert f"{base}/app" in out
         assert f"{base}/demo/shop" in out
+        assert f"{base}/app/tickets" in out
+        support = httpx.get(f"{base}/support/xianguo")  # the printed self-service form
+        assert f"{base}/support/xianguo" in out and support.status_code == 200
+        assert "售后问题" in support.text  # a public ticket template of the demo
         for email in ("admin@shop.demo", "supervisor@shop.demo", "li@shop.demo",
                       "chen@shop.demo", "qa@shop.demo"):
             assert email in out
@@ -70,6 +74,7 @@ def test_run_prints_urls_and_logins_and_restarts_on_same_db(tmp_path):
         try:
             assert con.execute("SELECT count(*) FROM workspaces").fetchone()[0] == 1
             assert con.execute("SELECT count(*) FROM users").fetchone()[0] == 5
+            assert con.execute("SELECT count(*) FROM tickets").fetchone()[0] == 6
         finally:
             con.close()
     finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -12,6 +14,7 @@ from kefu.accounts.models import Workspace
 from kefu.accounts.queries import actor_for
 from kefu.accounts.schemas import TeamCreate, UserCreate
 from kefu.contacts import actions as contact_actions
+from kefu.core.clock import FixedClock
 from kefu.core.uow import UnitOfWork, UowFactory
 from kefu.inbox import actions as inbox_actions
 from kefu.inbox.models import Inbox
@@ -190,6 +193,120 @@ def _load_qa(uow: UnitOfWork, admin: Actor) -> None:
         qa_manage.do_create_rule(uow, admin, key=key, name=name, definition=definition)
 
 
+DEMO_TEMPLATES: list[dict[str, Any]] = [
+    {"name": "售后问题", "description": "质量问题、退换货、补发", "public": True,
+     "default_priority": "P3", "team": "售后组", "fields": [
+         {"key": "order_no", "label": "订单号", "type": "text", "required": True,
+          "help": "在“我的订单”里可以找到"},
+         {"key": "kind", "label": "问题类型", "type": "select", "required": True,
+          "options": ["坏果/破损", "少发/错发", "物流延误", "退款", "其他"]},
+         {"key": "amount", "label": "涉及金额（元）", "type": "number"},
+         {"key": "photos", "label": "照片", "type": "attachment"}]},
+    {"name": "发票申请", "description": "开具或重开发票", "public": True,
+     "default_priority": "P4", "team": "售前组", "fields": [
+         {"key": "order_no", "label": "订单号", "type": "text", "required": True},
+         {"key": "title", "label": "发票抬头", "type": "text", "required": True},
+         {"key": "tax_no", "label": "税号", "type": "text"},
+         {"key": "kinds", "label": "发票类型", "type": "multiselect",
+          "options": ["电子普票", "专票"]}]},
+]
+
+# (subject, template, fields, priority, team, assignee, customer index, status, hours ago)
+DEMO_TICKETS: list[tuple[str, str, dict[str, Any], str, str, str | None, int, str, float]] = [
+    ("车厘子到货有坏果，要求补发", "售后问题", {"order_no": "XG20261108001", "kind": "坏果/破损",
+     "amount": 168}, "P2", "售后组", "chen@shop.demo", 0, "open", 30),
+    ("快递三天没有更新", "售后问题", {"order_no": "XG20261107019", "kind": "物流延误"},
+     "P3", "售后组", None, 1, "new", 2),
+    ("申请开具电子发票", "发票申请", {"order_no": "XG20261101007", "title": "上海某某科技有限公司",
+     "kinds": ["电子普票"]}, "P4", "售前组", "li@shop.demo", 1, "pending", 20),
+    ("退款一直没到账", "售后问题", {"order_no": "XG20261030002", "kind": "退款", "amount": 59.9},
+     "P1", "售后组", "chen@shop.demo", 0, "open", 5),
+    ("少发了一盒蓝莓", "售后问题", {"order_no": "XG20261025011", "kind": "少发/错发"},
+     "P3", "售后组", "chen@shop.demo", 1, "resolved", 60),
+]
+
+
+def _load_tickets(uow: UnitOfWork, admin: Actor, users: dict[str, Any], teams: dict[str, str],
+                  contacts: list[str], conversations: list[str]) -> None:
+    """Ticket templates, an SLA calendar and policies, team assignment, triggers and a few
+    tickets at different stages (one made from a conversation)."""
+    from kefu.tickets import actions as t_actions
+    from kefu.tickets import automation, policies
+    from kefu.tickets import templates as t_templates
+    from kefu.tickets.schemas import TicketCreate, TicketUpdate
+
+    templates = {}
+    for raw in DEMO_TEMPLATES:
+        spec = {k: v for k, v in raw.items() if k != "team"}
+        templates[spec["name"]] = t_templates.do_create_template(
+            uow, admin, t_templates.TemplateCreate(default_team_id=teams[raw["team"]],
+                                                   **spec)).id
+    workdays = dict.fromkeys(("mon", "tue", "wed", "thu", "fri"), "09:00-12:00, 13:30-18:00")
+    calendar = policies.do_create_calendar(
+        uow, admin, name="客服工作日（示例）", timezone="Asia/Shanghai",
+        weekly={**workdays, "sat": "10:00-16:00"},
+        # a sample: enter the year's official holidays and make-up workdays (调休) here
+        holidays="2026-10-01..2026-10-07", workdays="2026-10-10")
+    policies.do_create_policy(uow, admin, {
+        "name": "VIP 客户", "conditions": {"tiers": ["vip"]}, "calendar_id": calendar.id,
+        "escalate_after_minutes": 30, "targets": {
+            p: {"first_response": fr, "next_response": fr * 2, "resolution": res}
+            for p, fr, res in (("P1", 15, 120), ("P2", 30, 240), ("P3", 60, 480),
+                               ("P4", 120, 960))}})
+    policies.do_create_policy(uow, admin, {
+        "name": "标准", "calendar_id": calendar.id, "escalate_after_minutes": 60, "targets": {
+            p: {"first_response": fr, "next_response": fr * 2, "resolution": res}
+            for p, fr, res in (("P1", 30, 240), ("P2", 60, 480), ("P3", 120, 1440),
+                               ("P4", 240, 2880))}})
+    lead = users["supervisor@shop.demo"].id
+    policies.do_set_team_settings(uow, admin, teams["售后组"], assignment="least_loaded",
+                                  lead_id=lead)
+    policies.do_set_team_settings(uow, admin, teams["售前组"], assignment="round_robin",
+                                  lead_id=lead)
+    automation.do_create_trigger(uow, admin, automation.TriggerIn(
+        name="P1 工单通知主管", event="create",
+        conditions=[{"field": "priority", "op": "is", "value": "P1"}],
+        actions=[{"type": "notify", "to": ["supervisors"],
+                  "title": "紧急工单 #{number}：{subject}", "body": "{link}"}]))
+    automation.do_create_trigger(uow, admin, automation.TriggerIn(
+        name="退款类标记", event="create",
+        conditions=[{"field": "fields.kind", "op": "is", "value": "退款"}],
+        actions=[{"type": "add_tag", "tag": "退款"}, {"type": "set_priority", "value": "P2"}]))
+    real_clock = uow.clock
+    now = real_clock.now()
+    try:
+        for subject, tpl, values, prio, team, assignee, who, status, hours in DEMO_TICKETS:
+            # the demo's tickets happened over the last days: their timelines and SLA clocks
+            # are written as of then (a reply 20 minutes after creation, the rest at once)
+            at = FixedClock(now - timedelta(hours=hours))
+            uow.clock = at
+            by = actor_for(users[assignee]) if assignee else admin
+            ticket = t_actions.do_create_ticket(uow, by, workspace_id=admin.workspace_id,
+                                                data=TicketCreate(
+                subject=subject, description=f"客户反馈：{subject}。",
+                template_id=templates[tpl], fields=values,
+                priority=prio, team_id=teams[team],
+                assignee_id=users[assignee].id if assignee else None,
+                contact_id=contacts[who]), source="agent")
+            at.advance(minutes=20)
+            if status != "new":
+                t_actions.do_reply(uow, by, ticket.id, public=True,
+                                   body="您好，已收到您的反馈，我们正在处理，请耐心等待。")
+            if status in ("pending", "resolved"):
+                at.advance(hours=1)
+                t_actions.do_update_ticket(uow, by, ticket.id, TicketUpdate(status=status))
+            if status == "resolved":
+                t_actions.do_reply(uow, by, ticket.id, public=False,
+                                   body="@赵主管 这单已补发，请知悉。")
+    finally:
+        uow.clock = real_clock
+    if conversations:
+        from kefu.tickets import intake
+
+        intake.do_create_from_conversation(uow, actor_for(users["li@shop.demo"]),
+                                           conversations[-1])
+
+
 def load_demo(uows: UowFactory) -> DemoInfo:
     """Create the demo workspace once; later calls return what exists."""
     with uows() as uow:
@@ -205,22 +322,26 @@ def load_demo(uows: UowFactory) -> DemoInfo:
                 uow, workspace_id=ws.id,
                 data=UserCreate(email=email, name=name, role=role, password=DEMO_PASSWORD))
         admin = actor_for(users["admin@shop.demo"])
-        account_actions.do_create_team(uow, admin, TeamCreate(
-            name="售前组", description="商品咨询、活动、下单",
-            member_ids=[users["li@shop.demo"].id]))
-        account_actions.do_create_team(uow, admin, TeamCreate(
-            name="售后组", description="物流、退换货、投诉",
-            member_ids=[users["chen@shop.demo"].id]))
+        teams = {t.name: t.id for t in (
+            account_actions.do_create_team(uow, admin, TeamCreate(
+                name="售前组", description="商品咨询、活动、下单",
+                member_ids=[users["li@shop.demo"].id])),
+            account_actions.do_create_team(uow, admin, TeamCreate(
+                name="售后组", description="物流、退换货、投诉",
+                member_ids=[users["chen@shop.demo"].id, users["li@shop.demo"].id])))}
         inbox = inbox_actions.do_create_inbox(uow, admin, workspace_id=ws.id, data=InboxCreate(
             name="官网在线客服", settings=WebchatSettings(
                 greeting="您好，欢迎光临鲜果优选！有什么可以帮您？",
                 prechat_enabled=True, prechat_fields=["name", "phone"])))
         agent = actor_for(users["li@shop.demo"])
         _load_qa(uow, admin)
+        contacts: list[str] = []
+        open_conversations: list[str] = []
         for i, (name, phone, vip, turns, status) in enumerate(DEMO_HISTORY):
             contact = contact_actions.do_create_contact(
                 uow, workspace_id=ws.id, name=name, phone=phone,
-                attributes={"vip": vip, "source": "demo"})
+                attributes={"vip": vip, "tier": "vip" if vip else "normal", "source": "demo"})
+            contacts.append(contact.id)
             contact_actions.do_add_identity(uow, contact, kind="webchat_visitor",
                                             external_id=f"v_demo_{i}")
             conv_id = None
@@ -233,7 +354,10 @@ def load_demo(uows: UowFactory) -> DemoInfo:
                     inbox_actions.do_agent_reply(uow, agent, conv_id, content=text)
             if conv_id is not None and status in ("resolved", "pending"):
                 inbox_actions.do_set_status(uow, agent, conv_id, status=status)
+            elif conv_id is not None:
+                open_conversations.append(conv_id)
         _load_kb(uow, admin, inbox.id)
+        _load_tickets(uow, admin, users, teams, contacts, open_conversations)
         settings = WebchatSettings.model_validate({**inbox.settings, "bot_enabled": True})
         inbox_actions.do_update_inbox(uow, admin, inbox.id, InboxUpdate(settings=settings))
         return DemoInfo(ws.id, inbox.id, created=True)

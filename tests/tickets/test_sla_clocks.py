@@ -202,3 +202,23 @@ def test_done_tickets_have_no_running_clock(uows: UowFactory, world: World, cloc
     t = load(uows, tid)
     assert all(c.stopped for c in clocks(t).values())
     assert t.next_breach_at is None and t.sla_status == "ok"
+
+
+def test_outcome_columns_follow_the_clocks(uows: UowFactory, world: World,
+                                           clock: FixedClock) -> None:
+    """The per-metric outcome columns the reports group by: running → met, or breached."""
+    setup_policies(uows, world)
+    late = new_ticket(uows, world, priority="P1")  # first response 15 min, 24/7
+    on_time = new_ticket(uows, world, priority="P1")
+    t = load(uows, late)
+    assert (t.sla_first_response, t.sla_next_response, t.sla_resolution) == \
+        ("running", None, "running")
+    with uows() as uow:
+        actions.do_reply(uow, world.agent_li, on_time, body="您好，正在处理", public=True)
+    clock.advance(minutes=20)
+    with uows() as uow:
+        actions.do_reply(uow, world.agent_li, late, body="抱歉久等", public=True)
+    assert load(uows, on_time).sla_first_response == "met"
+    assert load(uows, late).sla_first_response == "breached"
+    update(uows, world, on_time, status="resolved")
+    assert load(uows, on_time).sla_resolution == "met"

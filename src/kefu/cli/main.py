@@ -192,6 +192,11 @@ def print_banner(s: Settings, inbox_id: str | None) -> None:
     console.print(f"  知识库 Knowledge base      : {base}/app/kb")
     console.print(f"  机器人 Bot (hit testing)   : {base}/app/bot")
     console.print(f"  质检 Quality inspection    : {base}/app/qa")
+    console.print(f"  工单 Tickets               : {base}/app/tickets")
+    if inbox_id is not None:
+        from kefu.demo import DEMO_SLUG
+
+        console.print(f"  自助提单 Self-service form : {base}/support/{DEMO_SLUG}")
     console.print(f"  API docs                  : {base}/docs")
     if inbox_id is not None:
         console.print(f"  Widget inbox id           : {inbox_id}")

@@ -98,6 +98,23 @@ def status_of(ticket: Ticket, clocks: dict[str, Clock], cal: BusinessCalendar,
     return "ok"
 
 
+def outcome(clock: dict[str, Any] | None) -> str | None:
+    """A clock's outcome so far (the ``sla_<metric>`` report columns): None (no clock),
+    ``breached`` (it ran out, even if it stopped later), ``met`` (stopped in time) or
+    ``running`` (running or paused)."""
+    if not clock:
+        return None
+    if clock.get("breached_at"):
+        return "breached"
+    return "met" if clock.get("stopped_at") else "running"
+
+
+def outcomes(sla: dict[str, Any] | None) -> dict[str, str | None]:
+    """``{"sla_first_response": …, "sla_next_response": …, "sla_resolution": …}``."""
+    raw = (sla or {}).get("clocks") or {}
+    return {f"sla_{m}": outcome(raw.get(m)) for m in SLA_METRICS}
+
+
 def store(ticket: Ticket, clocks: dict[str, Clock], cal: BusinessCalendar, now: datetime, *,
           policy: SlaPolicy | None, calendar_name: str | None) -> None:
     """Write ``sla``, ``next_breach_at`` and ``sla_status`` from the clocks."""
@@ -109,6 +126,12 @@ def store(ticket: Ticket, clocks: dict[str, Clock], cal: BusinessCalendar, now: 
     dues = [d for c in clocks.values() if (d := c.due()) is not None]
     ticket.next_breach_at = min(dues) if dues else None
     ticket.sla_status = status_of(ticket, clocks, cal, now)
+    _set_outcomes(ticket)
+
+
+def _set_outcomes(ticket: Ticket) -> None:
+    for name, value in outcomes(ticket.sla).items():
+        setattr(ticket, name, value)
 
 
 def sync(uow: UnitOfWork, ticket: Ticket, *, reason: str, by: By) -> None:
@@ -130,6 +153,7 @@ def sync(uow: UnitOfWork, ticket: Ticket, *, reason: str, by: By) -> None:
             ticket.sla = {}
             ticket.next_breach_at = None
             ticket.sla_status = "none"
+            _set_outcomes(ticket)
             return
     else:
         cal, cal_name, policy = ticket_calendar(uow, ticket)

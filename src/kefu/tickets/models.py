@@ -139,6 +139,11 @@ class Ticket(IdMixin, Base):
         Index("ix_tickets_ws_breach", "workspace_id", "next_breach_at"),
         Index("ix_tickets_ws_status", "workspace_id", "status", "updated_at"),
         Index("ix_tickets_ws_assignee", "workspace_id", "assignee_id", "status"),
+        # reports: date ranges, and the backlog (status × team × age) from the index alone
+        Index("ix_tickets_ws_created", "workspace_id", "created_at"),
+        Index("ix_tickets_ws_resolved", "workspace_id", "resolved_at"),
+        Index("ix_tickets_ws_first_response", "workspace_id", "first_response_at"),
+        Index("ix_tickets_ws_backlog", "workspace_id", "status", "team_id", "created_at"),
     )
 
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
@@ -177,6 +182,11 @@ class Ticket(IdMixin, Base):
     next_breach_at: Mapped[datetime | None]
     #: "none" | "ok" | "warning" | "breached" | "paused"
     sla_status: Mapped[str] = mapped_column(String(16), default="none")
+    #: each clock's outcome so far, for reports: None (no clock) | running | met | breached
+    #: (derived from ``sla`` by ``clocks.store``)
+    sla_first_response: Mapped[str | None] = mapped_column(String(8))
+    sla_next_response: Mapped[str | None] = mapped_column(String(8))
+    sla_resolution: Mapped[str | None] = mapped_column(String(8))
     first_response_at: Mapped[datetime | None]
     last_customer_reply_at: Mapped[datetime | None]
     last_agent_reply_at: Mapped[datetime | None]

@@ -229,28 +229,21 @@ def check_group(group_by: str) -> None:
                    "group_by must be policy, team or agent", group_by=group_by[:40])
 
 
-def _clock(metric: str, part: str) -> Any:
-    return Ticket.sla[("clocks", metric, part)].as_string()
-
-
 def sla_compliance(session: Session, actor: Actor, *, since: datetime, until: datetime,
                    group_by: str = "policy", team_id: str | None = None,
                    template_id: str | None = None) -> SlaReport:
     """Met / breached / running clocks per policy, team or agent, tickets created in the
-    range; rows sorted by % met (worst first)."""
+    range; rows sorted by % met (worst first). Counts the ``sla_<metric>`` outcome columns
+    that ``clocks.store`` keeps (a breach is counted once the tick or an action saw it)."""
     check_group(group_by)
     scope = scope_for(actor, team_id=team_id, template_id=template_id)
     col = {"policy": Ticket.sla_policy_id, "team": Ticket.team_id,
            "agent": Ticket.assignee_id}[group_by]
     sums: list[Any] = []
     for m in SLA_METRICS:
-        breached = _clock(m, "breached_at").is_not(None)
-        stopped = _clock(m, "stopped_at").is_not(None)
-        exists_ = _clock(m, "target_s").is_not(None)
-        sums += [
-            func.coalesce(func.sum(case((stopped & ~breached, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((breached, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((exists_ & ~stopped & ~breached, 1), else_=0)), 0)]
+        state = getattr(Ticket, f"sla_{m}")
+        sums += [func.coalesce(func.sum(case((state == v, 1), else_=0)), 0)
+                 for v in ("met", "breached", "running")]
     stmt = (select(col, func.count(), *sums)
             .where(*scope.where(), Ticket.created_at >= since, Ticket.created_at < until,
                    Ticket.sla_policy_id.is_not(None))

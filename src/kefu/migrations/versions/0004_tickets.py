@@ -161,6 +161,9 @@ def upgrade() -> None:
     sa.Column('sla', sa.JSON(), nullable=False),
     sa.Column('next_breach_at', kefu.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_status', sa.String(length=16), nullable=False),
+    sa.Column('sla_first_response', sa.String(length=8), nullable=True),
+    sa.Column('sla_next_response', sa.String(length=8), nullable=True),
+    sa.Column('sla_resolution', sa.String(length=8), nullable=True),
     sa.Column('first_response_at', kefu.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_customer_reply_at', kefu.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_agent_reply_at', kefu.core.db.UTCDateTime(timezone=True), nullable=True),
@@ -190,7 +193,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_tickets_parent_id'), ['parent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_tickets_ws_assignee', ['workspace_id', 'assignee_id', 'status'], unique=False)
+        batch_op.create_index('ix_tickets_ws_backlog', ['workspace_id', 'status', 'team_id', 'created_at'], unique=False)
         batch_op.create_index('ix_tickets_ws_breach', ['workspace_id', 'next_breach_at'], unique=False)
+        batch_op.create_index('ix_tickets_ws_created', ['workspace_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_tickets_ws_first_response', ['workspace_id', 'first_response_at'], unique=False)
+        batch_op.create_index('ix_tickets_ws_resolved', ['workspace_id', 'resolved_at'], unique=False)
         batch_op.create_index('ix_tickets_ws_status', ['workspace_id', 'status', 'updated_at'], unique=False)
         batch_op.create_index('ix_tickets_ws_team_breach', ['workspace_id', 'team_id', 'next_breach_at'], unique=False)
 
@@ -352,7 +359,11 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_ws_team_breach')
         batch_op.drop_index('ix_tickets_ws_status')
+        batch_op.drop_index('ix_tickets_ws_resolved')
+        batch_op.drop_index('ix_tickets_ws_first_response')
+        batch_op.drop_index('ix_tickets_ws_created')
         batch_op.drop_index('ix_tickets_ws_breach')
+        batch_op.drop_index('ix_tickets_ws_backlog')
         batch_op.drop_index('ix_tickets_ws_assignee')
         batch_op.drop_index(batch_op.f('ix_tickets_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_tickets_parent_id'))
