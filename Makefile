@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bot_eval.py
 	$(BIN)/python bench/dense_eval.py
 	$(BIN)/python bench/qa_bench.py
+	$(BIN)/python bench/tickets_bench.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
