@@ -45,3 +45,15 @@ def test_unread_and_mark_read(svc: Services, world: World) -> None:
         assert notifications.unread_count(uow, world.agent_chen) == 0
         assert notifications.do_mark_read(uow, world.agent_li, None) == 2
         assert notifications.unread_count(uow, world.agent_li) == 0
+
+
+def test_headers_from_customer_text_are_one_line(svc: Services) -> None:
+    from kefu.core.mail import build_message
+
+    msg = build_message({"to": ["a@example.com"], "subject": "退款\r\nBcc: evil@example.com",
+                         "text": "正文", "from_name": "客服\n部", "message_key": "k",
+                         "headers": {"X-Ticket": "12\r\nX-Evil: 1"}}, svc.settings)
+    assert msg["Subject"] == "退款 Bcc: evil@example.com"
+    assert msg["Bcc"] is None and msg["X-Evil"] is None
+    assert msg["X-Ticket"] == "12 X-Evil: 1"
+    assert "客服 部" in str(msg["From"])

@@ -28,24 +28,29 @@ def message_id_for(key: str, settings: Settings) -> str:
     return f"<{digest}@{domain}>"
 
 
+def one_line(value: object, limit: int = 900) -> str:
+    """A header value: line breaks and other control characters become spaces (a subject
+    taken from a customer's text must not fail the message, nor add headers)."""
+    text = "".join(" " if (ord(ch) < 32 or ord(ch) == 127) else ch for ch in str(value))
+    return " ".join(text.split())[:limit]
+
+
 def build_message(payload: dict[str, Any], settings: Settings) -> EmailMessage:
     msg = EmailMessage()
-    sender = payload.get("from") or settings.mail_from
-    name = payload.get("from_name")
+    sender = one_line(payload.get("from") or settings.mail_from)
+    name = one_line(payload.get("from_name") or "") or None
     msg["From"] = formataddr((name, parseaddr(sender)[1])) if name else sender
-    msg["To"] = ", ".join(payload["to"])
-    msg["Subject"] = payload["subject"]
+    msg["To"] = ", ".join(one_line(a) for a in payload["to"])
+    msg["Subject"] = one_line(payload["subject"])
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id_for(str(payload.get("message_key") or payload["subject"]),
                                        settings)
-    if payload.get("reply_to"):
-        msg["Reply-To"] = payload["reply_to"]
-    if payload.get("in_reply_to"):
-        msg["In-Reply-To"] = payload["in_reply_to"]
-    if payload.get("references"):
-        msg["References"] = payload["references"]
+    for header, key in (("Reply-To", "reply_to"), ("In-Reply-To", "in_reply_to"),
+                        ("References", "references")):
+        if payload.get(key):
+            msg[header] = one_line(payload[key], 4000)
     for name_, value in (payload.get("headers") or {}).items():
-        msg[name_] = value
+        msg[one_line(name_, 70).replace(" ", "-")] = one_line(value)
     msg.set_content(payload.get("text") or "")
     if payload.get("html"):
         msg.add_alternative(payload["html"], subtype="html")

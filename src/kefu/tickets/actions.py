@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 MAX_BODY = 20_000
 #: how long after resolving a customer's reply reopens the ticket (else: a follow-up ticket)
-DEFAULT_REOPEN_DAYS = 7
 #: statuses in which a child ticket still counts as open work
 UNFINISHED = ("new", "open", "pending")
 
@@ -209,10 +208,16 @@ class _Plan:
     attachments: list[str] = field(default_factory=list)
 
 
+_REF_FIELDS = ("template_id", "team_id", "assignee_id", "contact_id", "conversation_id",
+               "parent_id")
+
+
 def check_create(uow: UnitOfWork, workspace_id: str, data: TicketCreate, *,
                  creator_id: str | None, validate_fields: bool = True) -> _Plan:
     """Validate a creation (references in this workspace, field values); no writes except
     resolving a contact given by address."""
+    # an empty id (a form's "none" option) is no reference, not a broken foreign key
+    data = data.model_copy(update={k: None for k in _REF_FIELDS if getattr(data, k) == ""})
     template = check_template(uow, workspace_id, data.template_id) if data.template_id else None
     if template is not None:
         values = (validate_values(template.fields, data.fields, session=uow.session,
@@ -277,18 +282,15 @@ def next_number(uow: UnitOfWork, workspace_id: str) -> int:
     return int(n)
 
 
-def workspace_settings(uow: UnitOfWork, workspace_id: str) -> dict[str, Any]:
-    row = uow.session.get(TicketWorkspace, workspace_id)
-    return dict(row.settings or {}) if row is not None else {}
-
-
 def find_by_ref(uow: UnitOfWork, workspace_id: str, external_ref: str) -> Ticket | None:
     return uow.session.scalar(select(Ticket).where(Ticket.workspace_id == workspace_id,
                                                   Ticket.external_ref == external_ref))
 
 
-def _add_watchers(uow: UnitOfWork, ticket: Ticket, user_ids: list[str]) -> list[str]:
-    """Add watchers not there yet; returns those added."""
+def _add_watchers(uow: UnitOfWork, ticket: Ticket, user_ids: list[str], *,
+                  by: By | None = None, via: str = "") -> list[str]:
+    """Add watchers not there yet; returns those added. With ``by``, each one added gets a
+    ``watcher_added`` line on the timeline (``via``: why, e.g. "mention", "merge")."""
     if not user_ids:
         return []
     have = set(uow.session.scalars(select(TicketWatcher.user_id).where(
@@ -297,6 +299,9 @@ def _add_watchers(uow: UnitOfWork, ticket: Ticket, user_ids: list[str]) -> list[
     for uid in added:
         uow.session.add(TicketWatcher(workspace_id=ticket.workspace_id, ticket_id=ticket.id,
                                       user_id=uid))
+        if by is not None:
+            timeline.record(uow, ticket, "watcher_added", by,
+                            data={"user_id": uid, "via": via} if via else {"user_id": uid})
     return added
 
 
@@ -359,13 +364,14 @@ def do_create_ticket_once(uow: UnitOfWork, actor: Actor | None, *, workspace_id:
         if winner is None:  # pragma: no cover - the conflict was on something else
             raise Invalid("工单创建冲突 / Ticket creation conflicted", code="create_conflict")
         return winner, False
-    _add_watchers(uow, ticket, plan.watchers)
+    first_watchers = _add_watchers(uow, ticket, plan.watchers)
     files.attach(uow, workspace_id=workspace_id, ticket_id=ticket.id, file_ids=plan.attachments)
     timeline.record(uow, ticket, "created", who, public=True, body=plan.description or None,
                     data={"subject": ticket.subject, "status": ticket.status,
                           "priority": ticket.priority, "team_id": ticket.team_id,
                           "assignee_id": ticket.assignee_id, "source": source,
                           "template_id": ticket.template_id, "tags": ticket.tags,
+                          "watchers": first_watchers,
                           "fields": ticket.fields, "contact_id": ticket.contact_id,
                           "conversation_id": ticket.conversation_id,
                           "parent_id": ticket.parent_id,
@@ -454,6 +460,9 @@ def _check_update(uow: UnitOfWork, ticket: Ticket, data: TicketUpdate, *,
     """``(status changes, other changes)`` of an update; raises before anything is set."""
     sent = data.model_fields_set
     ws = ticket.workspace_id
+    # an empty id (a form's "none" option) clears the reference
+    data = data.model_copy(update={k: None for k in _REF_FIELDS
+                                   if k in TicketUpdate.model_fields and getattr(data, k) == ""})
     for name in ("subject", "status", "priority"):
         if name in sent and getattr(data, name) is None:
             raise Invalid(f"{name} 不能为空 / {name} cannot be empty", code="field_required",
@@ -517,6 +526,7 @@ def do_update_ticket(uow: UnitOfWork, actor: Actor | None, ticket_id: str, data:
     ticket = _load(uow, actor, ticket_id)
     who = _who(actor, by)
     status, other = _check_update(uow, ticket, data, force=force)
+    attach_ids = _new_attachments(uow, ticket, other)
     new_team = other.get("team_id", ticket.team_id)
     if ("team_id" in other and other["team_id"] != ticket.team_id
             and "assignee_id" not in other):
@@ -526,6 +536,8 @@ def do_update_ticket(uow: UnitOfWork, actor: Actor | None, ticket_id: str, data:
         elif current is None or not assignment.is_member(uow, new_team, current):
             other["assignee_id"] = assignment.pick_assignee(uow, new_team)
     changed = timeline.change(uow, ticket, other, who)
+    files.attach(uow, workspace_id=ticket.workspace_id, ticket_id=ticket.id,
+                 file_ids=attach_ids)
     moved = timeline.change(uow, ticket, status, who, public=True) if status else {}
     if moved:
         clocks.sync(uow, ticket, reason="status", by=who)
@@ -534,6 +546,20 @@ def do_update_ticket(uow: UnitOfWork, actor: Actor | None, ticket_id: str, data:
     if "parent_id" in changed:
         _record_reparent(uow, ticket, changed["parent_id"], who)
     return ticket
+
+
+def _new_attachments(uow: UnitOfWork, ticket: Ticket, other: dict[str, Any]) -> list[str]:
+    """Files newly put in attachment fields by an update: they must be free or this ticket's
+    (checked here, bound to the ticket after the change) so their links work."""
+    if "fields" not in other:
+        return []
+    tpl_id = other.get("template_id", ticket.template_id)
+    tpl = uow.session.get(TicketTemplate, tpl_id) if tpl_id else None
+    if tpl is None:
+        return []
+    old = set(_attachment_ids(tpl.fields, dict(ticket.fields or {})))
+    new = [i for i in _attachment_ids(tpl.fields, other["fields"]) if i not in old]
+    return _check_files(uow, ticket, new)
 
 
 def _record_reparent(uow: UnitOfWork, ticket: Ticket, change: list[Any], who: By) -> None:
@@ -606,7 +632,7 @@ def do_reply(uow: UnitOfWork, actor: Actor | None, ticket_id: str, *, body: str,
         if ticket.status == "new":
             set_status(uow, ticket, "open", who)
     if mentions:
-        _add_watchers(uow, ticket, [u.id for u in mentions])
+        _add_watchers(uow, ticket, [u.id for u in mentions], by=who, via="mention")
         author = actor.name if actor is not None else (who.label or "")
         do_notify(uow, workspace_id=ticket.workspace_id, user_ids=[u.id for u in mentions],
                   kind="ticket_mention",
@@ -624,8 +650,9 @@ def do_reply(uow: UnitOfWork, actor: Actor | None, ticket_id: str, *, body: str,
 
 
 def _reopen_days(uow: UnitOfWork, workspace_id: str) -> int:
-    value = workspace_settings(uow, workspace_id).get("reopen_days", DEFAULT_REOPEN_DAYS)
-    return int(value) if isinstance(value, int | float) else DEFAULT_REOPEN_DAYS
+    from kefu.tickets.policies import ticket_settings
+
+    return ticket_settings(uow.session, workspace_id)["reopen_days"]
 
 
 def _follow_up(uow: UnitOfWork, old: Ticket, contact_id: str | None, who: By) -> Ticket:

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -159,6 +159,16 @@ class Refs:
                 "template_id": self.templates}.get(field, frozenset())
 
 
+def _finite(value: object) -> bool:
+    """A JSON number usable as a float (not NaN/inf, not an int too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _scalar_error(kind: str, field: str, value: object, refs: Refs, op: str) -> str | None:
     """Why ``value`` is not one value of ``field`` (None: it is fine)."""
     if kind == "enum":
@@ -180,15 +190,12 @@ def _scalar_error(kind: str, field: str, value: object, refs: Refs, op: str) -> 
             return _err(f"不能超过 {limit} 字", f"longer than {limit} characters")
         return None
     if kind == "time":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or abs(value) > 1_000_000:
+        if not _finite(value) or abs(value) > 1_000_000:  # type: ignore[arg-type]
             return _err("须为数字", "must be a number")
         return None
     # custom field values: text, numbers, booleans; ordered ops: numbers or ISO dates
     if op in _ORDERED:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or \
-                (isinstance(value, float) and not math.isfinite(value)) or \
-                (isinstance(value, str) and not value.strip()):
+        if not (_finite(value) or (isinstance(value, str) and value.strip())):
             return _err("须为数字或日期", "must be a number or a date")
         return None
     if isinstance(value, str):
@@ -196,7 +203,7 @@ def _scalar_error(kind: str, field: str, value: object, refs: Refs, op: str) -> 
             return _err("须为非空文字", "must be non-empty text")
         return None if len(value) <= 200 else _err("不能超过 200 字",
                                                    "longer than 200 characters")
-    if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+    if isinstance(value, bool) or _finite(value):
         return None
     return _err("须为文字、数字或 true/false", "must be text, a number or true/false")
 
@@ -494,7 +501,7 @@ def _compare(actual: Any, op: str, bound: Any) -> bool:
     if isinstance(bound, (int, float)):
         try:
             a, b = float(actual), float(bound)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return False
     elif isinstance(actual, str) and isinstance(bound, str):
         a, b = actual, bound
@@ -639,16 +646,22 @@ def _tier(session: Session, ticket: Ticket) -> str | None:
 
 
 def time_candidates(trigger: TicketTrigger, now: datetime, *,
-                    limit: int = TIME_BATCH) -> Select[Any]:
+                    limit: int = TIME_BATCH,
+                    after: tuple[datetime, str] | None = None) -> Select[Any]:
     """Open tickets of the trigger's workspace that its time conditions may match and that it
-    has not fired on yet (uses the ticket indexes and the firing's unique index)."""
+    has not fired on yet (uses the ticket indexes and the firing's unique index), oldest
+    first; ``after``: the (created_at, id) of the last ticket of the previous page."""
     fired = exists().where(TicketTriggerFiring.trigger_id == trigger.id,
                            TicketTriggerFiring.ticket_id == Ticket.id,
                            TicketTriggerFiring.key == "")
+    page: list[ColumnElement[bool]] = []
+    if after is not None:
+        page.append(or_(Ticket.created_at > after[0],
+                        and_(Ticket.created_at == after[0], Ticket.id > after[1])))
     return (select(Ticket)
             .where(Ticket.workspace_id == trigger.workspace_id,
                    Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into_id.is_(None),
-                   *_bounds(trigger.conditions, now), ~fired)
+                   *_bounds(trigger.conditions, now), ~fired, *page)
             .order_by(Ticket.created_at, Ticket.id).limit(limit))
 
 
@@ -720,7 +733,9 @@ def apply_actions(uow: UnitOfWork, trigger: TicketTrigger, ticket: Ticket, *,
             values = placeholder_values(uow.session, ticket)
             do_notify(uow, workspace_id=ticket.workspace_id,
                       user_ids=_recipients(uow.session, ticket, act["to"]),
-                      kind="ticket_automation", title=render_text(act["title"], values),
+                      kind="ticket_automation",
+                      # one line: the title is the e-mail's Subject header
+                      title=" ".join(render_text(act["title"], values).split()),
                       body=render_text(act.get("body") or "", values),
                       link=values["link"], email=True,
                       data={"ticket_id": ticket.id, "trigger_id": trigger.id},
@@ -802,12 +817,22 @@ def run_time_triggers(uow: UnitOfWork, payload: dict[str, Any]) -> None:
     tickets it matches and has not fired on."""
     now = uow.clock.now()
     for trigger in _active(uow.session, None, "time"):
-        tickets: list[Ticket] = list(uow.session.scalars(time_candidates(trigger, now)))
-        tiers = _tiers(uow.session, tickets)
-        for ticket in tickets:
-            facts = ticket_facts(ticket, tier=tiers.get(ticket.contact_id or ""), now=now)
-            if matches(trigger.conditions, facts):
-                fire(uow, trigger, ticket, key="")
+        # page through the candidates: the SQL bounds are a superset, so a page may hold no
+        # match at all, and stopping there would starve every newer ticket for good. At most
+        # TIME_BATCH firings per trigger and tick (the rest fire on the next tick).
+        after: tuple[datetime, str] | None = None
+        fired = 0
+        while fired < TIME_BATCH:
+            tickets: list[Ticket] = list(uow.session.scalars(
+                time_candidates(trigger, now, limit=TIME_BATCH, after=after)))
+            tiers = _tiers(uow.session, tickets)
+            for ticket in tickets:
+                facts = ticket_facts(ticket, tier=tiers.get(ticket.contact_id or ""), now=now)
+                if fired < TIME_BATCH and matches(trigger.conditions, facts):
+                    fired += fire(uow, trigger, ticket, key="")
+            if len(tickets) < TIME_BATCH:
+                break
+            after = (tickets[-1].created_at, tickets[-1].id)
 
 
 def select_created(event: Event) -> JobSpec | None:

@@ -41,7 +41,7 @@ The clocks follow the ticket's state (so :func:`sync` may be called any number o
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kefu.contacts.models import Contact
@@ -126,7 +126,31 @@ def store(ticket: Ticket, clocks: dict[str, Clock], cal: BusinessCalendar, now: 
     dues = [d for c in clocks.values() if (d := c.due()) is not None]
     ticket.next_breach_at = min(dues) if dues else None
     ticket.sla_status = status_of(ticket, clocks, cal, now)
+    # the reminder tick looks at it next time round and works out when after that
+    ticket.sla_check_at = now if any(not c.stopped for c in clocks.values()) else None
     _set_outcomes(ticket)
+
+
+def reminder_times(clocks: dict[str, Clock], cal: BusinessCalendar, *, open_: bool,
+                   escalate_after: timedelta) -> list[datetime]:
+    """The moments a reminder may fall due: each running clock's 75 % mark and due time,
+    and for a breached clock of an open ticket the escalation time."""
+    out: list[datetime] = []
+    for c in clocks.values():
+        if c.stopped:
+            continue
+        if c.breached_at is not None:
+            if open_:
+                out.append(c.breached_at + escalate_after)
+            continue
+        if c.running:
+            if (warn := c.warn_at(cal)) is not None:
+                out.append(warn)
+            if c.due_at is not None:
+                out.append(c.due_at)
+                if open_:
+                    out.append(c.due_at + escalate_after)
+    return out
 
 
 def _set_outcomes(ticket: Ticket) -> None:
@@ -153,6 +177,7 @@ def sync(uow: UnitOfWork, ticket: Ticket, *, reason: str, by: By) -> None:
             ticket.sla = {}
             ticket.next_breach_at = None
             ticket.sla_status = "none"
+            ticket.sla_check_at = None
             _set_outcomes(ticket)
             return
     else:

@@ -99,7 +99,8 @@ def _brand(uow: UnitOfWork, ticket: Ticket) -> str:
 
 
 def _subject(ticket: Ticket) -> str:
-    return f"[#{ticket.number}] {ticket.subject}"
+    # one line: a header may not hold CR/LF (the send would fail on every retry)
+    return f"[#{ticket.number}] {' '.join((ticket.subject or '').split())}"
 
 
 def _send(uow: UnitOfWork, settings: Settings, ticket: Ticket, *, to: str, subject: str,

@@ -184,8 +184,13 @@ def parse(raw: bytes) -> Parsed:
     auto_submitted = str(msg.get("Auto-Submitted") or "no").strip().lower()
     precedence = str(msg.get("Precedence") or "").strip().lower()
     auto = auto_submitted != "no" or precedence in ("bulk", "junk", "list", "auto_reply")
-    return Parsed(message_id=message_id, sender=address.strip().lower(),
-                  sender_name=(name or "").strip(), subject=subject, text=text,
+    def clean(v: str) -> str:  # PostgreSQL cannot store NUL characters
+        return v.replace("\x00", "")
+
+    attachments = [(clean(n), c, d) for n, c, d in attachments]
+    return Parsed(message_id=clean(message_id), sender=address.strip().lower(),
+                  sender_name=clean(name or "").strip(), subject=clean(subject),
+                  text=clean(text),
                   refs=list(dict.fromkeys(refs)), attachments=attachments, auto=auto)
 
 

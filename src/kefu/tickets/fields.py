@@ -59,7 +59,12 @@ def _fmt(n: float) -> str:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float (JSON allows any length)
+        return False
 
 
 # ---------------------------------------------------------------- the spec (admin side)

@@ -144,6 +144,7 @@ class Ticket(IdMixin, Base):
         Index("ix_tickets_ws_resolved", "workspace_id", "resolved_at"),
         Index("ix_tickets_ws_first_response", "workspace_id", "first_response_at"),
         Index("ix_tickets_ws_backlog", "workspace_id", "status", "team_id", "created_at"),
+        Index("ix_tickets_ws_sla_check", "workspace_id", "sla_check_at"),
     )
 
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
@@ -182,6 +183,10 @@ class Ticket(IdMixin, Base):
     next_breach_at: Mapped[datetime | None]
     #: "none" | "ok" | "warning" | "breached" | "paused"
     sla_status: Mapped[str] = mapped_column(String(16), default="none")
+    #: when the reminder tick must look at this ticket next (a 75 % warning, a due time, an
+    #: escalation); None: nothing to remind of. Set to "now" on every clock change and to
+    #: the next such moment by the tick (``tickets.reminders``)
+    sla_check_at: Mapped[datetime | None]
     #: each clock's outcome so far, for reports: None (no clock) | running | met | breached
     #: (derived from ``sla`` by ``clocks.store``)
     sla_first_response: Mapped[str | None] = mapped_column(String(8))

@@ -314,7 +314,7 @@ def _targets(value: object, errors: Errors) -> dict[str, dict[str, int]]:
             number: float | None
             try:
                 number = float(minutes) if not isinstance(minutes, bool) else None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 number = None
             if number is None or not math.isfinite(number) or number <= 0 or number != int(number) \
                     or number > MAX_TARGET_MINUTES:
@@ -582,7 +582,14 @@ def list_team_settings(session: Session, actor: Actor) -> list[dict[str, Any]]:
 def ticket_settings(session: Session, workspace_id: str) -> dict[str, int]:
     row = session.get(TicketWorkspace, workspace_id)
     stored = row.settings if row is not None and row.settings else {}
-    return {k: int(stored.get(k, v)) for k, v in DEFAULT_SETTINGS.items()}
+    out = {}
+    for key, default in DEFAULT_SETTINGS.items():
+        value = stored.get(key, default)
+        # a hand-edited or damaged row must not break every reply and tick: whole numbers only
+        ok = isinstance(value, int | float) and not isinstance(value, bool) \
+            and math.isfinite(value) and value == int(value)
+        out[key] = int(value) if ok else default
+    return out
 
 
 def do_set_ticket_settings(uow: UnitOfWork, actor: Actor,

@@ -46,7 +46,8 @@ NONCE_SALT = b"kefu.ticket-portal-form:"
 VIEW_THROTTLE = timedelta(minutes=10)
 SUBMISSION_TTL = timedelta(hours=24)
 MAX_REPLY = 10_000
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+EMAIL_RE = re.compile(r"^[^@\s<>\"',;\x00-\x1f\x7f]{1,64}"
+                      r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()-]{5,40}$")
 INVALID_LINK = "链接无效或已过期 / This link is invalid or has expired"
@@ -366,9 +367,10 @@ def do_submit(uow: UnitOfWork, settings: Settings, *, workspace_id: str, slug: s
     token = new_secret(24)
     now = uow.clock.now()
     email = normalize_email(form.email)
+    subject = " ".join(form.subject.split())  # one line: it goes into a mail header
     sub = TicketSubmission(
         id=new_id(), workspace_id=workspace_id, email=email, phone=form.phone.strip(),
-        payload={"template_id": template.id, "subject": form.subject.strip(),
+        payload={"template_id": template.id, "subject": subject,
                  "description": form.description.strip(), "fields": values,
                  "file_ids": file_ids, "name": form.name.strip(), "locale": form.locale},
         token_hash=token_hash(token), created_at=now, expires_at=now + SUBMISSION_TTL,
@@ -380,11 +382,11 @@ def do_submit(uow: UnitOfWork, settings: Settings, *, workspace_id: str, slug: s
     brand = ws.name if ws else ""
     uow.enqueue("send_email", {
         "to": [email],
-        "subject": f"请确认您的工单 / Please confirm your request: {form.subject.strip()[:120]}",
-        "text": (f"您好，\n\n您在{brand}提交了工单「{form.subject.strip()}」。"
+        "subject": f"请确认您的工单 / Please confirm your request: {subject[:120]}",
+        "text": (f"您好，\n\n您在{brand}提交了工单「{subject}」。"
                  f"请在 24 小时内打开下面的链接确认，确认后我们会创建工单并开始处理：\n\n{link}\n\n"
                  "如果不是您本人操作，请忽略此邮件。\n\n"
-                 f"Hello,\n\nYou sent a request to {brand}: \"{form.subject.strip()}\". Open "
+                 f"Hello,\n\nYou sent a request to {brand}: \"{subject}\". Open "
                  f"this link within 24 hours to confirm it and we will start working on it:"
                  f"\n\n{link}\n\nIf this was not you, ignore this e-mail.\n"),
         "message_key": f"ticket-submission:{sub.id}",

@@ -346,7 +346,8 @@ def _from_cursor(col: Any, value: Any) -> Any:
     if col.key in ("updated_at", "created_at", "next_breach_at"):
         return _dt(value)
     if col.key == "number":
-        if not isinstance(value, int):
+        # an integer column: a bigger number (or a bool) would fail in the database
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
             raise Invalid("分页游标无效 / Invalid cursor", code="invalid_cursor")
     elif not isinstance(value, str):
         raise Invalid("分页游标无效 / Invalid cursor", code="invalid_cursor")

@@ -23,7 +23,7 @@ from kefu.tickets.actions import (
     do_create_ticket_once,
     remove_links,
 )
-from kefu.tickets.models import Ticket, TicketEvent, TicketLink, TicketWatcher
+from kefu.tickets.models import Ticket, TicketEvent, TicketLink, TicketTemplate, TicketWatcher
 from kefu.tickets.schemas import TicketCreate
 from kefu.tickets.timeline import By
 
@@ -101,6 +101,16 @@ def _move_links(uow: UnitOfWork, source: Ticket, target: Ticket) -> list[int]:
     return moved
 
 
+def _ancestors(uow: UnitOfWork, ticket: Ticket) -> set[str]:
+    out: set[str] = set()
+    pid = ticket.parent_id
+    while pid and pid not in out:
+        out.add(pid)
+        parent = uow.session.get(Ticket, pid)
+        pid = parent.parent_id if parent is not None else None
+    return out
+
+
 def do_merge(uow: UnitOfWork, actor: Actor, source_id: str, target_id: str) -> Ticket:
     """Merge ``source`` into ``target``; returns the target."""
     source, target = _pair(uow, actor, source_id, target_id, "merge_self",
@@ -114,11 +124,12 @@ def do_merge(uow: UnitOfWork, actor: Actor, source_id: str, target_id: str) -> T
     lines = _customer_lines(uow, source)
     watchers = list(uow.session.scalars(select(TicketWatcher.user_id).where(
         TicketWatcher.ticket_id == source.id)))
-    _add_watchers(uow, target, watchers)
+    _add_watchers(uow, target, watchers, by=who, via="merge")
     links = _move_links(uow, source, target)
     children = list(uow.session.scalars(select(Ticket).where(Ticket.parent_id == source.id)))
+    above = _ancestors(uow, target)
     for child in children:
-        if child.id != target.id:
+        if child.id != target.id and child.id not in above:  # no parent cycle
             timeline.change(uow, child, {"parent_id": target.id}, who)
     timeline.change(uow, source, {"status": "closed", "closed_at": now,
                                   "resolved_at": source.resolved_at or now,
@@ -140,8 +151,10 @@ def do_merge(uow: UnitOfWork, actor: Actor, source_id: str, target_id: str) -> T
 
 def _split_lines(uow: UnitOfWork, ticket: Ticket, seqs: list[int]) -> list[TicketEvent]:
     wanted = sorted(set(seqs))
+    # seqs are an integer column: one out of its range is no line (and no database error)
+    in_range = [s for s in wanted if 0 < s < 2**31]
     events = list(uow.session.scalars(select(TicketEvent).where(
-        TicketEvent.ticket_id == ticket.id, TicketEvent.seq.in_(wanted))
+        TicketEvent.ticket_id == ticket.id, TicketEvent.seq.in_(in_range))
         .order_by(TicketEvent.seq)))
     found = {e.seq for e in events if e.body and (e.kind == "customer" or (
         e.kind == "created" and e.actor_type == "customer"))}
@@ -168,9 +181,12 @@ def do_split(uow: UnitOfWork, actor: Actor, ticket_id: str, *, seqs: list[int] |
     if len(title) > 200 or len(text) > 20_000:
         raise Invalid("标题或内容太长 / The subject or text is too long",
                       code="split_too_long", field="subject")
+    # a template switched off since cannot be used for a new ticket: split without it
+    tpl = uow.session.get(TicketTemplate, original.template_id) if original.template_id else None
+    tpl_id = tpl.id if tpl is not None and tpl.is_active else None
     data = TicketCreate.model_validate({
-        "subject": title, "description": text, "template_id": original.template_id,
-        "fields": dict(original.fields or {}), "priority": original.priority,
+        "subject": title, "description": text, "template_id": tpl_id,
+        "fields": dict(original.fields or {}) if tpl_id else {}, "priority": original.priority,
         "team_id": original.team_id, "contact_id": original.contact_id,
         "conversation_id": original.conversation_id, "tags": list(original.tags or [])})
     new, _ = do_create_ticket_once(uow, actor, workspace_id=original.workspace_id, data=data,

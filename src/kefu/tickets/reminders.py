@@ -26,9 +26,9 @@ Keys (``<clock>`` = ``<ticket id>:<metric>:<cycle start iso>``):
 The tick (``tickets_tick``, every 60 s, one job per minute however many workers run) also
 closes tickets resolved more than ``autoclose_days`` ago, through ``do_update_ticket`` as
 ``By("system", label="autoclose")``. Candidates are found per workspace through the
-``(workspace_id, next_breach_at)`` index: running clocks due within :data:`LOOKAHEAD` (a
-warning for a target whose last quarter spans more than that arrives when the due time is
-that close), plus open tickets already breached (for escalation). On PostgreSQL each ticket
+``(workspace_id, sla_check_at)`` index: ``sla_check_at`` is the next moment a reminder may
+fall due for the ticket (75 % mark, due time, escalation; ``clocks.reminder_times``), set to
+"now" whenever its clocks change and moved on by each look. On PostgreSQL each ticket
 is locked ``FOR UPDATE SKIP LOCKED`` while it is looked at, so two ticks never work on the
 same ticket at once."""
 
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 TICK = "tickets_tick"
 DISPATCH = "ticket_dispatch"
 TICK_SECONDS = 60
-LOOKAHEAD = timedelta(days=7)
 #: tickets looked at per workspace and tick (the rest wait for the next tick)
 BATCH = 500
 OPEN = ("new", "open", "pending")
@@ -180,16 +179,13 @@ def _fmt(at: datetime | None, tz: ZoneInfo) -> str:
 
 
 def _candidates(uow: UnitOfWork, workspace_id: str, now: datetime) -> list[str]:
-    near = select(Ticket.id, Ticket.next_breach_at).where(
-        Ticket.workspace_id == workspace_id, Ticket.next_breach_at.is_not(None),
-        Ticket.next_breach_at <= now + LOOKAHEAD).order_by(Ticket.next_breach_at,
-                                                           Ticket.id).limit(BATCH)
-    ids = [row[0] for row in uow.session.execute(near)]
-    breached = select(Ticket.id).where(
-        Ticket.workspace_id == workspace_id, Ticket.status.in_(OPEN),
-        Ticket.sla_status == "breached").order_by(Ticket.id).limit(BATCH)
-    ids.extend(uow.session.scalars(breached))
-    return sorted(set(ids))
+    """Tickets whose next reminder moment (``sla_check_at``) has come, oldest first. Each
+    ticket looked at moves its ``sla_check_at`` on to its next moment (or None), so a batch
+    never holds the same tickets twice and nothing waits behind old breaches."""
+    due = select(Ticket.id).where(
+        Ticket.workspace_id == workspace_id, Ticket.sla_check_at.is_not(None),
+        Ticket.sla_check_at <= now).order_by(Ticket.sla_check_at, Ticket.id).limit(BATCH)
+    return list(uow.session.scalars(due))
 
 
 def _lock(uow: UnitOfWork, ticket_id: str) -> Ticket | None:
@@ -257,6 +253,11 @@ def check_ticket(uow: UnitOfWork, ticket: Ticket, now: datetime, tz: ZoneInfo,
     old_status = ticket.sla_status
     if changed or clocks.status_of(ticket, cs, cal, now) != old_status:
         clocks.store(ticket, cs, cal, now, policy=policy, calendar_name=cal_name)
+    # when to look again: the next warning / due / escalation moment (a moment equal to now
+    # that did not fire yet, e.g. a due time reached this very second, is looked at again)
+    later = [t for t in clocks.reminder_times(cs, cal, open_=ticket.status in OPEN,
+                                              escalate_after=escalate_after) if t >= now]
+    ticket.sla_check_at = min(later) if later else None
 
 
 def send_digests(uow: UnitOfWork, ws: Workspace, now: datetime, hour: int,

@@ -47,6 +47,12 @@ SUBMIT_LIMIT = (10, 3600)
 REPLY_LIMIT = (30, 600)
 
 
+def _text(value: Any) -> str:
+    """A form value as text, without NUL characters (PostgreSQL cannot store them); a file
+    sent where text is expected reads as empty."""
+    return value.replace("\x00", "") if isinstance(value, str) else ""
+
+
 def _limiter(request: Request, name: str, spec: tuple[int, int]) -> FailureLimiter:
     extra = services(request).extra
     lim = extra.get(name)
@@ -153,9 +159,9 @@ async def _uploads(values: list[Any]) -> list[portal.Upload]:
 @router.post("/portal/reply")
 async def portal_reply(request: Request) -> Response:
     form = await request.form()
-    token = str(form.get("token") or "")
-    nonce = str(form.get("nonce") or "")
-    body = str(form.get("body") or "")
+    token = _text(form.get("token"))
+    nonce = _text(form.get("nonce"))
+    body = _text(form.get("body"))
     uploads = await _uploads(form.getlist("files"))
     await form.close()
     settings = services(request).settings
@@ -243,12 +249,12 @@ def support_page(slug: str, request: Request) -> Response:
 @router.post("/support/submit")
 async def support_submit(request: Request) -> Response:
     form = await request.form()
-    slug = str(form.get("slug") or "")
-    state = _FormState(template_id=str(form.get("template_id") or ""),
-                       subject=str(form.get("subject") or ""),
-                       description=str(form.get("description") or ""),
-                       email=str(form.get("email") or ""), phone=str(form.get("phone") or ""),
-                       name=str(form.get("name") or ""))
+    slug = _text(form.get("slug"))
+    state = _FormState(template_id=_text(form.get("template_id")),
+                       subject=_text(form.get("subject")),
+                       description=_text(form.get("description")),
+                       email=_text(form.get("email")), phone=_text(form.get("phone")),
+                       name=_text(form.get("name")))
     field_files: dict[str, list[portal.Upload]] = {}
     for key in {k for k in form if k.startswith(("f_", "file_"))}:
         if key.startswith("file_"):
@@ -256,14 +262,14 @@ async def support_submit(request: Request) -> Response:
             if ups:
                 field_files[key[5:]] = ups
             continue
-        vals = [str(v) for v in form.getlist(key) if isinstance(v, str)]
+        vals = [_text(v) for v in form.getlist(key) if isinstance(v, str)]
         state.values[key[2:]] = vals if len(vals) > 1 else (vals[0] if vals else "")
     multi = {k[2:] for k in form if k.startswith("m_")}  # multiselects sent (maybe empty)
     for key in multi:
         v = state.values.get(key)
         state.values[key] = v if isinstance(v, list) else ([v] if v else [])
     attachments = await _uploads(form.getlist("attachments"))
-    form_token = str(form.get("form_token") or "")
+    form_token = _text(form.get("form_token"))
     await form.close()
     locale, _ = locale_of(request)
     t = Translator(locale)

@@ -161,6 +161,7 @@ def upgrade() -> None:
     sa.Column('sla', sa.JSON(), nullable=False),
     sa.Column('next_breach_at', kefu.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_status', sa.String(length=16), nullable=False),
+    sa.Column('sla_check_at', kefu.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sla_first_response', sa.String(length=8), nullable=True),
     sa.Column('sla_next_response', sa.String(length=8), nullable=True),
     sa.Column('sla_resolution', sa.String(length=8), nullable=True),
@@ -198,6 +199,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_tickets_ws_created', ['workspace_id', 'created_at'], unique=False)
         batch_op.create_index('ix_tickets_ws_first_response', ['workspace_id', 'first_response_at'], unique=False)
         batch_op.create_index('ix_tickets_ws_resolved', ['workspace_id', 'resolved_at'], unique=False)
+        batch_op.create_index('ix_tickets_ws_sla_check', ['workspace_id', 'sla_check_at'], unique=False)
         batch_op.create_index('ix_tickets_ws_status', ['workspace_id', 'status', 'updated_at'], unique=False)
         batch_op.create_index('ix_tickets_ws_team_breach', ['workspace_id', 'team_id', 'next_breach_at'], unique=False)
 
@@ -359,6 +361,7 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_ws_team_breach')
         batch_op.drop_index('ix_tickets_ws_status')
+        batch_op.drop_index('ix_tickets_ws_sla_check')
         batch_op.drop_index('ix_tickets_ws_resolved')
         batch_op.drop_index('ix_tickets_ws_first_response')
         batch_op.drop_index('ix_tickets_ws_created')

@@ -113,7 +113,11 @@ def resolve(p: ReportParams, session: Session, actor: Actor, now: datetime) -> R
     if last is None:
         last = today if first is None else max(today, first)
     if first is None:
-        first = last - timedelta(days=days - 1)
+        try:
+            first = last - timedelta(days=days - 1)
+        except OverflowError:
+            raise _bad("ticket_report_bad_date", "日期超出范围", "Date out of range",
+                       param="until", value=last.isoformat()) from None
     since, until = rep.local_range(first, last, zone)
     rep.check_group(p.group_by)
     team_id = p.team_id or None

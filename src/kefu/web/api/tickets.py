@@ -7,6 +7,7 @@ for another workspace's ticket, 422 for bad input (nothing is changed)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
@@ -22,7 +23,37 @@ from kefu.tickets.schemas import Priority, TicketCreate, TicketUpdate
 from kefu.web.api.kb_files import attachment, read_upload
 from kefu.web.deps import current_actor, services
 
-router = APIRouter(prefix="/api/v1", tags=["tickets"])
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+async def refuse_nul(request: Request) -> None:
+    """PostgreSQL cannot store NUL characters in text: a NUL in the path, the query or a JSON
+    body is a 422 ``invalid_text`` instead of a database error (uploads are bytes: allowed)."""
+    where = None
+    if "\x00" in request.url.path or "%00" in request.url.query:
+        where = "url"
+    elif request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+        raw = await request.body()
+        if b"\\u0000" in raw:
+            try:
+                if _has_nul(json.loads(raw)):
+                    where = "body"
+            except ValueError:
+                return  # not JSON: the body's own validation answers
+    if where is not None:
+        raise Invalid("内容不能包含 NUL 字符 / Text cannot contain NUL characters",
+                      code="invalid_text", field=where)
+
+
+router = APIRouter(prefix="/api/v1", tags=["tickets"], dependencies=[Depends(refuse_nul)])
 
 FILES_PATH = "/api/v1/ticket-files"
 #: upload routes (POST path -> largest file in bytes) allowed past the JSON body cap
@@ -278,7 +309,9 @@ def download_file(ticket_id: str, file_id: str, request: Request,
     with services(request).uows(readonly=True) as uow:
         ticket = access_ticket(uow, actor, ticket_id)
         row = ticket_files.get_file(uow, ticket.workspace_id, file_id)
-        if row.ticket_id != ticket.id:
+        # a split / follow-up ticket shows the attachment fields copied from its origin
+        named = any(isinstance(v, list) and file_id in v for v in (ticket.fields or {}).values())
+        if row.ticket_id != ticket.id and not (named and row.ticket_id is not None):
             raise NotFound("附件不存在 / File not found", code="file_not_found",
                            file_id=file_id)
         data, name, ctype = row.data, row.name, row.content_type

@@ -277,6 +277,18 @@ def _not_found(request: Request, auth: Auth, locale: str, exc: DomainError) -> R
                       message=localize_message(exc.message, locale))
 
 
+async def _read_form(request: Request) -> Form:
+    """The posted form without NUL characters (PostgreSQL cannot store them in text)."""
+    form = await read_form(request)
+    return {k.replace("\x00", ""): [v.replace("\x00", "") for v in vs]
+            for k, vs in form.items()}
+
+
+def _query(request: Request, name: str) -> str:
+    """A query parameter as text without NUL characters."""
+    return (request.query_params.get(name) or "").replace("\x00", "")
+
+
 def _csrf_ok(request: Request, auth: Auth, form: Form) -> bool:
     try:
         check_csrf(request, auth, field(form, "csrf_token"))
@@ -345,10 +357,8 @@ class ListQuery:
 
 
 def _list_query(request: Request) -> ListQuery:
-    qp = request.query_params
-
     def one(name: str, allowed: tuple[str, ...] | None = None, default: str = "") -> str:
-        value = (qp.get(name) or "").strip()[:200]
+        value = _query(request, name).strip()[:200]
         if allowed is not None and value not in allowed:
             return default
         return value
@@ -383,7 +393,7 @@ def list_page(request: Request) -> Response:
         return gate
     auth, locale = gate
     lq = _list_query(request)
-    cursor = (request.query_params.get("cursor") or "").strip() or None
+    cursor = _query(request, "cursor").strip() or None
     flt = ticket_filter(lq, auth.actor.user_id)
     error = None
     try:
@@ -449,11 +459,12 @@ def new_page(request: Request) -> Response:
     qp = request.query_params
     values: dict[str, Any] = {"fields": {}}
     for name in ("template_id", "conversation_id", "subject", "parent_id"):
-        value = (qp.get(name) or qp.get(name.removesuffix("_id")) or "").strip()
+        value = (_query(request, name) or _query(request, name.removesuffix("_id"))).strip()
         if value:
             values[name] = value[:200]
     if "template" in qp or "template_id" in qp:
-        values["template_id"] = (qp.get("template_id") or qp.get("template") or "").strip()
+        values["template_id"] = (_query(request, "template_id")
+                                 or _query(request, "template")).strip()
     return _new_page(request, auth, locale, values=values)
 
 
@@ -499,7 +510,7 @@ async def create(request: Request) -> Response:
     if isinstance(gate, Response):
         return gate
     auth, locale = gate
-    form = await read_form(request)
+    form = await _read_form(request)
     if not _csrf_ok(request, auth, form):
         return _bad_form(request, auth, locale)
     t = Translator(locale)
@@ -664,7 +675,7 @@ async def _post(request: Request, ticket_id: str, act: Act) -> Response:
     if isinstance(gate, Response):
         return gate
     auth, locale = gate
-    form = await read_form(request)
+    form = await _read_form(request)
     if not _csrf_ok(request, auth, form):
         return _bad_form(request, auth, locale)
     t = Translator(locale)
@@ -706,6 +717,12 @@ async def update(ticket_id: str, request: Request) -> Response:
         for name in ("team_id", "assignee_id"):
             if name in form:
                 data[name] = field(form, name).strip() or None
+        if "team_id" in data and "assignee_id" in data:
+            # the properties form always sends the assignee: left as it was, a team change
+            # lets the new team's assignment rule decide (as in the API)
+            current = access_ticket(uow, auth.actor, ticket_id)
+            if data["team_id"] != current.team_id and data["assignee_id"] == current.assignee_id:
+                del data["assignee_id"]
         if "tags" in form:
             data["tags"] = [x for x in _SPLIT.split(field(form, "tags")) if x]
         if field(form, "custom") == "1":
@@ -772,9 +789,10 @@ def _ticket_by_number(uow: UnitOfWork, auth: Auth, raw: str) -> str:
     """A ticket id of this workspace from "#123" / "123" (or an id)."""
     from kefu.tickets.models import Ticket
 
-    text = raw.strip().lstrip("#")
+    text = raw.strip().lstrip("#＃")
     ticket = None
-    if text.isdigit() and len(text) < 10:
+    # isdecimal, not isdigit: "²" is a digit that int() refuses; "１２" (full width) is fine
+    if text.isdecimal() and len(text) < 10:
         ticket = uow.session.scalar(select(Ticket).where(
             Ticket.workspace_id == auth.actor.workspace_id, Ticket.number == int(text)))
     elif re.fullmatch(r"[0-9a-f]{24}", text):
@@ -813,7 +831,7 @@ async def merge(ticket_id: str, request: Request) -> Response:
 @router.post("/app/tickets/{ticket_id:tid}/split")
 async def split(ticket_id: str, request: Request) -> Response:
     def act(uow: UnitOfWork, auth: Auth, form: Form) -> tuple[str | None, str]:
-        seqs = sorted({int(s) for s in fields(form, "seq") if s.isdigit()})
+        seqs = sorted({int(s) for s in fields(form, "seq") if s.isdecimal() and len(s) < 10})
         subject = field(form, "subject").strip()
         if not seqs:
             raise Invalid("请选择要拆分的客户消息 / Choose the customer lines to split off",
