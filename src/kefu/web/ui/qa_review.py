@@ -20,13 +20,14 @@ from kefu.core.errors import DomainError
 from kefu.inbox import queries as inbox_queries
 from kefu.qa import review as qa_review
 from kefu.qa import review_queries as rq
-from kefu.web.deps import Auth, check_csrf, services
+from kefu.web.deps import Auth, services
 from kefu.web.i18n import Translator, localize_message
 from kefu.web.ui.kb import fmt_dt, zone
 from kefu.web.ui.render import (
-    Form,
+    csrf_failed_page,
     error_page,
     field,
+    form_csrf_ok,
     locale_of,
     page_gate,
     read_form,
@@ -80,20 +81,6 @@ def _day(raw: str | None, tz: str) -> datetime | None:
     except ValueError:
         return None
     return datetime.combine(d, time(0), tzinfo=zone(tz))
-
-
-def _bad_form(request: Request, auth: Auth, locale: str) -> Response:
-    t = Translator(locale)
-    return error_page(request, locale=locale, auth=auth, status=403,
-                      title_key="error.csrf.title", message=t("error.csrf.body"))
-
-
-def _csrf_ok(request: Request, auth: Auth, form: Form) -> bool:
-    try:
-        check_csrf(request, auth, field(form, "csrf_token"))
-    except DomainError:
-        return False
-    return True
 
 
 # -- the queue -------------------------------------------------------------------------------
@@ -206,8 +193,8 @@ async def _post(request: Request, permission: str, inspection_of: Any, act: Any,
         return gate
     auth, locale = gate
     form = await read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _bad_form(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
 
     def run() -> Response:
         inspection_id = ""

@@ -25,14 +25,16 @@ from kefu.qa.access import READ_PERMISSIONS, access_pack, access_rule, access_sc
 from kefu.qa.engine import default_rules
 from kefu.qa.rules import RULE_TYPES
 from kefu.qa.spec import rule_to_dict
-from kefu.web.deps import Auth, check_csrf, services
+from kefu.web.deps import Auth, services
 from kefu.web.i18n import Translator
 from kefu.web.ui.admin import fmt_dt
 from kefu.web.ui.render import (
     Form,
+    csrf_failed_page,
     error_page,
     field,
     fields,
+    form_csrf_ok,
     locale_of,
     page_gate,
     read_form,
@@ -113,20 +115,6 @@ def highlight(text: str, spans: list[Any]) -> Markup:
         pos = end
     out.append(str(escape(text[pos:])))
     return Markup("".join(out))  # noqa: S704 - every piece is escaped above
-
-
-def _csrf_ok(request: Request, auth: Auth, form: Form) -> bool:
-    try:
-        check_csrf(request, auth, field(form, "csrf_token"))
-    except DomainError:
-        return False
-    return True
-
-
-def _csrf_page(request: Request, auth: Auth, locale: str) -> Response:
-    t = Translator(locale)
-    return error_page(request, locale=locale, auth=auth, status=403,
-                      title_key="error.csrf.title", message=t("error.csrf.body"))
 
 
 def _not_found(request: Request, auth: Auth, locale: str, exc: DomainError) -> Response:
@@ -264,8 +252,8 @@ async def _post(request: Request, write: Callable[[Auth, Form], str],
         return gate
     auth, locale = gate
     form = await read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _csrf_page(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
 
     def run() -> Response:
         try:
@@ -308,8 +296,8 @@ async def import_rules(request: Request) -> Response:
     raw = b"" if upload is None or isinstance(upload, str) else await upload.read(
         MAX_IMPORT_BYTES + 1)
     await form.close()
-    if not _csrf_ok(request, auth, {"csrf_token": [token if isinstance(token, str) else ""]}):
-        return _csrf_page(request, auth, locale)
+    if not form_csrf_ok(request, auth, {"csrf_token": [token if isinstance(token, str) else ""]}):
+        return csrf_failed_page(request, auth, locale)
     t = Translator(locale)
 
     def run() -> Response:
@@ -521,8 +509,8 @@ async def _save(request: Request, rule_id: str | None) -> Response:
         return gate
     auth, locale = gate
     form = await read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _csrf_page(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
     kind = field(form, "kind") or "keyword"
     key, name, definition, enabled, inbox_ids, problem = _form_rule(form, kind)
     shown = _shown(key, name, definition, enabled, inbox_ids)
@@ -567,8 +555,8 @@ async def dry_run(request: Request) -> Response:
         return gate
     auth, locale = gate
     form = await read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _csrf_page(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
     kind = field(form, "kind") or "keyword"
     key, name, definition, enabled, inbox_ids, problem = _form_rule(form, kind)
     shown = _shown(key, name, definition, enabled, inbox_ids)

@@ -211,6 +211,24 @@ async def read_form(request: Request) -> dict[str, list[str]]:
     return out
 
 
+def form_csrf_ok(request: Request, auth: Auth, form: Form) -> bool:
+    """Whether a page post carries the session's CSRF token (form field or header)."""
+    from kefu.web.deps import check_csrf
+
+    try:
+        check_csrf(request, auth, field(form, "csrf_token"))
+    except DomainError:
+        return False
+    return True
+
+
+def csrf_failed_page(request: Request, auth: Auth, locale: str) -> Response:
+    """403: the form's CSRF token did not match (an old tab, or a forged post)."""
+    t = Translator(locale)
+    return error_page(request, locale=locale, auth=auth, status=403,
+                      title_key="error.csrf.title", message=t("error.csrf.body"))
+
+
 def field(form: Form, name: str, default: str = "") -> str:
     values = form.get(name)
     return values[0] if values else default

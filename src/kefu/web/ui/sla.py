@@ -7,6 +7,7 @@ refused form is shown again with each field's reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -228,8 +229,10 @@ async def calendar_update(calendar_id: str, request: Request) -> Response:
     return await _save_calendar(request, calendar_id)
 
 
-@router.post(f"{BASE}/calendars/{{calendar_id}}/delete")
-async def calendar_delete(calendar_id: str, request: Request) -> Response:
+async def _delete(request: Request, delete: Callable[[Any, Any, str], None], object_id: str,
+                  done: str) -> Response:
+    """A delete button: check, delete, back to the settings page with ``done`` (notice and
+    anchor)."""
     gate = page_gate(request, MANAGE)
     if isinstance(gate, Response):
         return gate
@@ -239,10 +242,16 @@ async def calendar_delete(calendar_id: str, request: Request) -> Response:
         return form
     try:
         with services(request).uows() as uow:
-            policies.do_delete_calendar(uow, auth.actor, calendar_id)
+            delete(uow, auth.actor, object_id)
     except DomainError as exc:
         return _domain_error(request, auth, locale, exc)
-    return redirect(f"{BASE}?notice=calendar_deleted#calendars")
+    return redirect(f"{BASE}?notice={done}")
+
+
+@router.post(f"{BASE}/calendars/{{calendar_id}}/delete")
+async def calendar_delete(calendar_id: str, request: Request) -> Response:
+    return await _delete(request, policies.do_delete_calendar, calendar_id,
+                         "calendar_deleted#calendars")
 
 
 # -- policies -------------------------------------------------------------------------------
@@ -338,19 +347,8 @@ async def policy_update(policy_id: str, request: Request) -> Response:
 
 @router.post(f"{BASE}/policies/{{policy_id}}/delete")
 async def policy_delete(policy_id: str, request: Request) -> Response:
-    gate = page_gate(request, MANAGE)
-    if isinstance(gate, Response):
-        return gate
-    auth, locale = gate
-    form = await _form(request, auth, locale)
-    if isinstance(form, Response):
-        return form
-    try:
-        with services(request).uows() as uow:
-            policies.do_delete_policy(uow, auth.actor, policy_id)
-    except DomainError as exc:
-        return _domain_error(request, auth, locale, exc)
-    return redirect(f"{BASE}?notice=policy_deleted#policies")
+    return await _delete(request, policies.do_delete_policy, policy_id,
+                         "policy_deleted#policies")
 
 
 @router.post(f"{BASE}/policies/{{policy_id}}/move")

@@ -18,12 +18,14 @@ from kefu.core.errors import DomainError, Invalid
 from kefu.tickets import automation as auto
 from kefu.tickets.models import TicketTemplate
 from kefu.web.api.ticket_automation import catalogue
-from kefu.web.deps import Auth, check_csrf, services
+from kefu.web.deps import Auth, services
 from kefu.web.i18n import Translator, localize_message
 from kefu.web.ui.render import (
     Form,
+    csrf_failed_page,
     error_page,
     field,
+    form_csrf_ok,
     page_gate,
     read_form,
     redirect,
@@ -36,20 +38,6 @@ UPLOAD_LIMITS: dict[str, int] = {}
 
 BASE = "/app/tickets/automation"
 NOTICES = ("saved", "deleted", "enabled", "disabled")
-
-
-def _csrf_ok(request: Request, auth: Auth, form: Form) -> bool:
-    try:
-        check_csrf(request, auth, field(form, "csrf_token"))
-    except DomainError:
-        return False
-    return True
-
-
-def _bad_form(request: Request, auth: Auth, locale: str) -> Response:
-    t = Translator(locale)
-    return error_page(request, locale=locale, auth=auth, status=403,
-                      title_key="error.csrf.title", message=t("error.csrf.body"))
 
 
 def _names(request: Request, auth: Auth) -> dict[str, Any]:
@@ -193,8 +181,8 @@ async def _save(request: Request, trigger_id: str | None) -> Response:
         return gate
     auth, locale = gate
     form = await read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _bad_form(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
     values = _form_values(form)
     dry = field(form, "op") == "preview"
 
@@ -248,8 +236,8 @@ async def _simple(request: Request, trigger_id: str, what: str) -> Response:
         return gate
     auth, locale = gate
     form = await read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _bad_form(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
 
     def run() -> Response:
         notice = what

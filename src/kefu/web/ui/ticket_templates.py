@@ -18,12 +18,14 @@ from kefu.accounts.queries import get_workspace, list_teams
 from kefu.core.errors import DomainError
 from kefu.tickets import templates as tpl
 from kefu.tickets.models import FIELD_TYPES, PRIORITIES
-from kefu.web.deps import Auth, check_csrf, services
+from kefu.web.deps import Auth, services
 from kefu.web.i18n import Translator
 from kefu.web.ui.render import (
     Form,
+    csrf_failed_page,
     error_page,
     field,
+    form_csrf_ok,
     locale_of,
     page_gate,
     read_form,
@@ -61,20 +63,6 @@ def _page(request: Request, auth: Auth, locale: str, template: str, *, status: i
                   can_write=actor.can("ticket.write"), can_manage=actor.can("ticket.manage"),
                   can_reports=actor.can("ticket.reports"), field_types=FIELD_TYPES,
                   type_labels=_type_labels(t), priorities=PRIORITIES, **context)
-
-
-def _csrf_ok(request: Request, auth: Auth, form: Form) -> bool:
-    try:
-        check_csrf(request, auth, field(form, "csrf_token"))
-    except DomainError:
-        return False
-    return True
-
-
-def _bad_form(request: Request, auth: Auth, locale: str) -> Response:
-    t = Translator(locale)
-    return error_page(request, locale=locale, auth=auth, status=403,
-                      title_key="error.csrf.title", message=t("error.csrf.body"))
 
 
 @router.get("/app/tickets/templates")
@@ -203,8 +191,8 @@ async def _save(request: Request, template_id: str | None) -> Response:
         return gate
     auth, locale = gate
     form = await read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _bad_form(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
     t = Translator(locale)
     rows = _rows_from_form(form)
     values = _values(form)
@@ -253,8 +241,8 @@ async def delete_submit(template_id: str, request: Request) -> Response:
         return gate
     auth, locale = gate
     form = await read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _bad_form(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
     t = Translator(locale)
     try:
         with services(request).uows() as uow:

@@ -35,14 +35,16 @@ from kefu.tickets import relations
 from kefu.tickets.access import access_ticket
 from kefu.tickets.models import PRIORITIES, STATUSES, TicketTemplate
 from kefu.tickets.schemas import ContactRef, TicketCreate, TicketUpdate
-from kefu.web.deps import Auth, check_csrf, services
+from kefu.web.deps import Auth, services
 from kefu.web.i18n import Translator, localize_message
 from kefu.web.ui.kb import zone
 from kefu.web.ui.render import (
     Form,
+    csrf_failed_page,
     error_page,
     field,
     fields,
+    form_csrf_ok,
     locale_of,
     page_gate,
     read_form,
@@ -289,20 +291,6 @@ def _query(request: Request, name: str) -> str:
     return (request.query_params.get(name) or "").replace("\x00", "")
 
 
-def _csrf_ok(request: Request, auth: Auth, form: Form) -> bool:
-    try:
-        check_csrf(request, auth, field(form, "csrf_token"))
-    except DomainError:
-        return False
-    return True
-
-
-def _bad_form(request: Request, auth: Auth, locale: str) -> Response:
-    t = Translator(locale)
-    return error_page(request, locale=locale, auth=auth, status=403,
-                      title_key="error.csrf.title", message=t("error.csrf.body"))
-
-
 def field_errors(exc: DomainError, locale: str) -> dict[str, str]:
     """Per-field messages of an ``Invalid`` (``fields`` of invalid_fields, else the one
     ``field`` named), localised."""
@@ -511,8 +499,8 @@ async def create(request: Request) -> Response:
         return gate
     auth, locale = gate
     form = await _read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _bad_form(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
     t = Translator(locale)
 
     def run() -> Response:
@@ -676,8 +664,8 @@ async def _post(request: Request, ticket_id: str, act: Act) -> Response:
         return gate
     auth, locale = gate
     form = await _read_form(request)
-    if not _csrf_ok(request, auth, form):
-        return _bad_form(request, auth, locale)
+    if not form_csrf_ok(request, auth, form):
+        return csrf_failed_page(request, auth, locale)
     t = Translator(locale)
 
     def run() -> Response:
