@@ -38,6 +38,15 @@ def stored(live: LiveServer, conv_id: str, text: str) -> int:
             Message.conversation_id == conv_id, Message.content == text)).all())
 
 
+def stored_soon(live: LiveServer, conv_id: str, text: str, *, timeout: float = 5.0) -> int:
+    """``stored`` once the reply is committed: the composer shows the sent bubble as soon as
+    the post leaves, before the server has answered."""
+    deadline = time.monotonic() + timeout
+    while (n := stored(live, conv_id, text)) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return n
+
+
 def test_wallboard_alerts_and_composer_interception(live_server: LiveServer,
                                                     new_context: Any) -> None:
     base = live_server.url
@@ -114,7 +123,7 @@ def test_wallboard_alerts_and_composer_interception(live_server: LiveServer,
     expect(agent.locator(".msg-agent .msg-body", has_text=RUDE)).to_be_visible()
     expect(block).to_have_count(0)
     expect(agent.locator("#composer")).to_have_value("")
-    assert stored(live_server, conv_id, RUDE) == 1
+    assert stored_soon(live_server, conv_id, RUDE) == 1
     override = alert_on(board, conv_id, "override")
     expect(override).to_contain_text("客户要求按原话回复")
     assert override.locator("mark").all_inner_texts() == ["你烦不烦", "自己看去"]
