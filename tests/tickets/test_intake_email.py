@@ -162,3 +162,23 @@ def test_message_without_message_id_is_still_idempotent(world: World,
     msg = b"From: a@example.com\r\nSubject: hello\r\n\r\nbody\r\n"
     assert receive(uows, world.ws_a, msg).action == "created"
     assert receive(uows, world.ws_a, msg).action == "duplicate"
+
+
+def test_out_of_office_answer_does_not_reopen(world: World, uows: UowFactory) -> None:
+    from kefu.tickets import actions
+    from kefu.tickets.schemas import TicketUpdate
+
+    first = receive(uows, world.ws_a, raw("new_utf8_qp.eml"))
+    with uows() as uow:
+        actions.do_update_ticket(uow, world.agent_li, first.ticket_id or "",
+                                 TicketUpdate(status="resolved"))
+    auto = raw("reply_in_reply_to.eml").replace(
+        b"Message-ID:", b"Auto-Submitted: auto-replied\r\nMessage-ID:", 1)
+    assert auto != raw("reply_in_reply_to.eml")
+    r = receive(uows, world.ws_a, auto)
+    assert r.action == "auto_reply" and r.ticket_id == first.ticket_id
+    t = ticket(uows, r.ticket_id)
+    assert t.status == "resolved" and t.last_customer_reply_at is None
+    line = events(uows, t.id)[-1]
+    assert line.kind == "auto_reply" and not line.public
+    assert receive(uows, world.ws_a, auto).action == "duplicate"

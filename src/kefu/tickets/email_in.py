@@ -12,7 +12,9 @@
    a Message-ID gets one derived from its bytes, so a re-delivery is still recognised.
 3. ``In-Reply-To`` / ``References`` naming a message of a ticket's thread (the message that
    opened it, a customer reply, or one of our replies), else ``[#123]`` in the subject →
-   ``do_customer_reply(via="email")`` on that ticket, when the sender is the ticket's contact.
+   ``do_customer_reply(via="email")`` on that ticket, when the sender is the ticket's contact
+   (a machine answer — Auto-Submitted, Precedence: auto_reply — is only an internal
+   ``auto_reply`` line: it does not reopen the ticket or restart its clocks).
    Anyone else, or a merged-away ticket that cannot be followed → a new ticket.
 4. Otherwise a new ticket (source ``email``), contact found or made by the From address,
    ``email_thread = {"message_ids": [...], "address": from, "subject": subject}``.
@@ -63,7 +65,7 @@ _CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
 
 @dataclass
 class Result:
-    #: "created" | "replied" | "duplicate"
+    #: "created" | "replied" | "auto_reply" | "duplicate"
     action: str
     ticket_id: str | None
     number: int | None = None
@@ -265,6 +267,15 @@ def receive_email(uow: UnitOfWork, *, workspace_id: str, raw: bytes) -> Result:
             target = _follow(uow, uow.session.scalar(
                 select(Ticket).where(Ticket.workspace_id == workspace_id,
                                      Ticket.number == int(m.group(1)))))
+    if target is not None and target.contact_id == contact.id and parsed.auto:
+        # an out-of-office or other machine answer to our mail: kept on the timeline for the
+        # agents, but it does not reopen the ticket, restart its clocks or notify anyone
+        ev = record(uow, target, "auto_reply", By.customer(contact.id),
+                    body=(parsed.text or "")[:2000] or None,
+                    data={"message_id": parsed.message_id, "subject": parsed.subject,
+                          "via": "email"})
+        return Result("auto_reply", target.id, target.number, event_id=ev.id,
+                      message_id=parsed.message_id)
     if target is not None and target.contact_id == contact.id:
         file_ids, skipped = _store_attachments(uow, workspace_id, parsed, contact.id, target.id)
         ev = actions.do_customer_reply(
