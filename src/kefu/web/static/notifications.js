@@ -11,7 +11,8 @@
 
   var bell = document.getElementById('notify-bell');
   var countEl = document.getElementById('notify-count');
-  if (!bell || !countEl) return;
+  if (!bell || !countEl || window.kefuNotifications) return; // once per page
+  window.kefuNotifications = true;
   var lang = (document.documentElement.lang || 'zh-CN').toLowerCase();
   var unread = 0;
 
